@@ -1,0 +1,152 @@
+"""Build the book: pair chapters, execute them with papermill, build the HTML.
+
+``python -m posebook.book [--profile NAME]`` (what ``make book`` runs):
+
+1. every chapter in ``_toc.yml`` is executed with papermill from its committed ``.ipynb`` into
+   ``_build/executed/`` with the ``profile`` parameter (a failing cell stops the build and its
+   traceback is printed);
+2. the executed notebooks are staged with ``_config.yml``/``_toc.yml``/``intro.md`` in
+   ``_build/src`` and Jupyter Book builds ``_build/html`` from them with ``-W`` (warnings fail).
+
+``--sync-notebooks`` regenerates every ``chapters/*.ipynb`` from its MyST ``.md`` source.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from . import paths, profiles
+
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+
+def repo() -> Path:
+    root = paths.repo_root() or paths.repo_root(Path(__file__).parent)
+    if root is None:
+        raise FileNotFoundError("cannot find the book's folder (one with _toc.yml and posebook/)")
+    return root
+
+
+def toc_chapters(root: Path) -> list[Path]:
+    """Chapter sources (``.md``) listed in ``_toc.yml``, in order."""
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    files = [entry["file"] for entry in toc.get("chapters", [])]
+    missing = [f for f in files if not (root / f"{f}.md").is_file()]
+    if missing:
+        raise FileNotFoundError(f"{root / '_toc.yml'} lists chapters without a .md source: {missing}")
+    return [root / f"{f}.md" for f in files]
+
+
+def notebook_from_md(md_path: Path):
+    """The output-free notebook that jupytext makes from a MyST chapter."""
+    import jupytext
+    nb = jupytext.read(md_path, fmt="md:myst")
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    nb.metadata.setdefault("jupytext", {})["formats"] = "ipynb,md:myst"
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    return nb
+
+
+def sync_notebooks(root: Path) -> list[Path]:
+    import jupytext
+    written = []
+    for md_path in sorted((root / "chapters").glob("*.md")):
+        target = md_path.with_suffix(".ipynb")
+        paths.write_text_atomic(target, jupytext.writes(notebook_from_md(md_path), fmt="ipynb"))
+        written.append(target)
+    return written
+
+
+def cell_summary(nb) -> list[tuple]:
+    """What must agree between a chapter's .md and .ipynb: type, source and tags of each cell."""
+    return [(c.cell_type, c.source.strip(), tuple(c.get("metadata", {}).get("tags", [])))
+            for c in nb.cells]
+
+
+def drift(md_path: Path) -> list[str]:
+    """Differences between ``X.md`` and its committed ``X.ipynb`` (empty = in sync)."""
+    import nbformat
+    ipynb_path = md_path.with_suffix(".ipynb")
+    if not ipynb_path.is_file():
+        return [f"{ipynb_path} is missing (run `make notebooks`)"]
+    want = cell_summary(notebook_from_md(md_path))
+    have = cell_summary(nbformat.read(ipynb_path, as_version=4))
+    problems = []
+    if len(want) != len(have):
+        problems.append(f"{ipynb_path.name}: {len(have)} cells, {md_path.name} makes {len(want)}")
+    for i, (a, b) in enumerate(zip(want, have)):
+        if a != b:
+            problems.append(f"{ipynb_path.name}: cell {i} differs from {md_path.name}")
+    kernelspec = nbformat.read(ipynb_path, as_version=4).metadata.get("kernelspec")
+    if not kernelspec:
+        problems.append(f"{ipynb_path.name}: no kernelspec (papermill needs one)")
+    return problems
+
+
+def execute(root: Path, profile: str | None, out_dir: Path) -> list[Path]:
+    import papermill
+    executed = []
+    for md_path in toc_chapters(root):
+        source = md_path.with_suffix(".ipynb")
+        target = out_dir / "chapters" / source.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        start = time.time()
+        print(f"[book] executing {source.relative_to(root)} (profile={profile or 'default'})",
+              flush=True)
+        parameters = {"profile": profile} if profile else {}
+        papermill.execute_notebook(str(source), str(target), parameters=parameters,
+                                   cwd=str(source.parent), kernel_name="python3",
+                                   progress_bar=False)
+        print(f"[book]   done in {time.time() - start:.0f} s", flush=True)
+        executed.append(target)
+    return executed
+
+
+def build(root: Path, profile: str | None) -> Path:
+    build_dir = root / "_build"
+    src = build_dir / "src"
+    if src.exists():
+        shutil.rmtree(src)
+    execute(root, profile, src)
+    for name in ("_toc.yml", "intro.md"):
+        shutil.copy(root / name, src / name)
+    config = yaml.safe_load((root / "_config.yml").read_text())
+    config["execute"]["execute_notebooks"] = "off"
+    config["exclude_patterns"] = ["_build", "**.ipynb_checkpoints"]
+    (src / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    cmd = ["jupyter-book", "build", str(src), "--path-output", str(root), "-W", "-n",
+           "--keep-going"]
+    print("[book]", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+    return build_dir / "html"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m posebook.book", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", default=None, help=f"one of {list(profiles.PROFILES)}")
+    parser.add_argument("--sync-notebooks", action="store_true")
+    args = parser.parse_args(argv)
+    root = repo()
+    if args.sync_notebooks:
+        for path in sync_notebooks(root):
+            print("wrote", path.relative_to(root))
+        return 0
+    if args.profile:
+        profiles.check_name(args.profile)
+    start = time.time()
+    html = build(root, args.profile)
+    print(f"[book] built {html / 'index.html'} in {time.time() - start:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Command line: ``posebook <command> ...`` or ``python -m posebook <command> ...``.
+
+Each command lives in the module that does the work, which exposes
+``add_arguments(parser)`` and ``run(args) -> int``; this file only dispatches.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS = {
+    "train": ("posebook.train", "train a model on a profile (runs/<name>/)"),
+    "eval": ("posebook.evaluate", "evaluate a run: flip TTA, snapshot ensemble, test sets"),
+    "predict": ("posebook.predict", "3D pose for a person in your own image"),
+    "prepare-h36m": ("posebook.data.h36m", "extract Human3.6M frames and write the index"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="posebook", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name != module_name:
+                raise
+            command.set_defaults(module=None, module_name=module_name)
+            continue
+        module.add_arguments(command)
+        command.set_defaults(module=module, module_name=module_name)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.module is None:
+        print(f"posebook {args.command}: not available ({args.module_name} is missing)",
+              file=sys.stderr)
+        return 2
+    try:
+        return int(args.module.run(args) or 0)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"posebook {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""Where runs and caches live.
+
+Runs go to ``$POSEBOOK_RUNS`` if set, else ``runs/`` at the repository root (the folder holding
+``_toc.yml``, found from the working directory upwards, so chapters executed from ``chapters/``
+share the same runs), else ``./runs``. Caches go to ``$POSEBOOK_CACHE`` or ``~/.cache/posebook``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def repo_root(start: Path | None = None) -> Path | None:
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_toc.yml").is_file() and (folder / "posebook").is_dir():
+            return folder
+    return None
+
+
+def runs_dir() -> Path:
+    if os.environ.get("POSEBOOK_RUNS"):
+        return Path(os.environ["POSEBOOK_RUNS"])
+    root = repo_root()
+    return (root if root else Path.cwd()) / "runs"
+
+
+def cache_dir() -> Path:
+    if os.environ.get("POSEBOOK_CACHE"):
+        return Path(os.environ["POSEBOOK_CACHE"])
+    return Path.home() / ".cache" / "posebook"
+
+
+def realdata_dir() -> Path | None:
+    """``$POSEBOOK_REALDATA`` or ``../shared/realdata`` beside the repository, if it exists."""
+    if os.environ.get("POSEBOOK_REALDATA"):
+        path = Path(os.environ["POSEBOOK_REALDATA"])
+        return path if path.is_dir() else None
+    root = repo_root() or repo_root(Path(__file__).parent)
+    if root and (root.parent / "shared" / "realdata").is_dir():
+        return root.parent / "shared" / "realdata"
+    return None
+
+
+class atomic_path:
+    """Context manager: yields a temporary path beside `path`; renames it onto `path` on success.
+
+    Nothing is left half-written: on an exception the temporary file is removed and `path` is
+    untouched.  Example::
+
+        with atomic_path(out / "metrics.json") as tmp:
+            tmp.write_text(text)
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.tmp = self.path.with_name(f".{self.path.name}.tmp{os.getpid()}")
+
+    def __enter__(self) -> Path:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)

@@ -1,0 +1,1 @@
+"""Figures: data (filled by its chapter's issue)."""

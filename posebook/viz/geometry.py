@@ -1,0 +1,1 @@
+"""Figures: geometry (filled by its chapter's issue)."""

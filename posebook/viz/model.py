@@ -1,0 +1,1 @@
+"""Figures: model (filled by its chapter's issue)."""

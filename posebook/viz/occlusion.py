@@ -1,0 +1,1 @@
+"""Figures: occlusion (filled by its chapter's issue)."""

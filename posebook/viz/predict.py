@@ -1,0 +1,1 @@
+"""Figures: predict (filled by its chapter's issue)."""

@@ -1,0 +1,1 @@
+"""Figures: results (filled by its chapter's issue)."""

@@ -1,0 +1,1 @@
+"""Figures: training (filled by its chapter's issue)."""
