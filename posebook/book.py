@@ -91,39 +91,56 @@ def drift(md_path: Path) -> list[str]:
     return problems
 
 
-def execute(root: Path, profile: str | None, out_dir: Path) -> list[Path]:
+def execute_chapter(md_path: Path, profile: str | None, out_dir: Path) -> Path:
+    """Run one chapter's committed ``.ipynb`` with papermill into ``out_dir/chapters/``.
+
+    Raises papermill's execution error (it carries the failing cell's traceback) on failure.
+    """
     import papermill
+    source = md_path.with_suffix(".ipynb")
+    target = out_dir / "chapters" / source.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    parameters = {"profile": profile} if profile else {}
+    papermill.execute_notebook(str(source), str(target), parameters=parameters,
+                               cwd=str(source.parent), kernel_name="python3",
+                               progress_bar=False)
+    return target
+
+
+def execute(root: Path, profile: str | None, out_dir: Path) -> list[Path]:
+    """Run every chapter in ``_toc.yml`` order; the first failure stops everything."""
     executed = []
     for md_path in toc_chapters(root):
-        source = md_path.with_suffix(".ipynb")
-        target = out_dir / "chapters" / source.name
-        target.parent.mkdir(parents=True, exist_ok=True)
         start = time.time()
-        print(f"[book] executing {source.relative_to(root)} (profile={profile or 'default'})",
-              flush=True)
-        parameters = {"profile": profile} if profile else {}
-        papermill.execute_notebook(str(source), str(target), parameters=parameters,
-                                   cwd=str(source.parent), kernel_name="python3",
-                                   progress_bar=False)
+        print(f"[book] executing {md_path.with_suffix('.ipynb').relative_to(root)} "
+              f"(profile={profile or 'default'})", flush=True)
+        executed.append(execute_chapter(md_path, profile, out_dir))
         print(f"[book]   done in {time.time() - start:.0f} s", flush=True)
-        executed.append(target)
     return executed
 
 
-def build(root: Path, profile: str | None) -> Path:
-    build_dir = root / "_build"
+def build(root: Path, profile: str | None, out: Path | None = None) -> Path:
+    """Execute every chapter and build the HTML book into ``<out>/_build/html`` (default: the
+    repository root, i.e. ``_build/html``)."""
+    build_dir = (out or root) / "_build"
     src = build_dir / "src"
     if src.exists():
         shutil.rmtree(src)
     execute(root, profile, src)
+    return build_html(root, build_dir)
+
+
+def build_html(root: Path, build_dir: Path) -> Path:
+    """Jupyter Book over the executed notebooks in ``<build_dir>/src`` -> ``<build_dir>/html``."""
+    src = build_dir / "src"
     for name in ("_toc.yml", "intro.md"):
         shutil.copy(root / name, src / name)
     config = yaml.safe_load((root / "_config.yml").read_text())
     config["execute"]["execute_notebooks"] = "off"
     config["exclude_patterns"] = ["_build", "**.ipynb_checkpoints"]
     (src / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
-    cmd = ["jupyter-book", "build", str(src), "--path-output", str(root), "-W", "-n",
-           "--keep-going"]
+    cmd = ["jupyter-book", "build", str(src), "--path-output", str(build_dir.parent), "-W",
+           "-n", "--keep-going"]
     print("[book]", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)
     return build_dir / "html"

@@ -21,6 +21,9 @@ _state = {"plotlyjs_sent": False}
 # Colours by side: the person's left is blue, right is orange, the midline grey.
 SIDE_COLOURS = {"left": "#1f77b4", "right": "#ff7f0e", "mid": "#555555"}
 
+# Initial 3D view: from slightly above and beside the camera, looking along the depth axis.
+FRONT_VIEW = dict(eye=dict(x=0.8, y=-1.5, z=0.5), up=dict(x=0, y=0, z=1))
+
 
 def _side(joint: int) -> str:
     if joint in skeleton.LEFT:
@@ -135,9 +138,23 @@ def skeleton_3d(poses_cam_mm: dict[str, np.ndarray] | np.ndarray, title: str = "
             joints = joints - joints[skeleton.ROOT]
         for trace in skeleton_traces(joints, name=name, dash=None if i == 0 else "dash"):
             fig.add_trace(trace)
+    all_points = np.concatenate([to_plot_axes(np.asarray(j, dtype=float))
+                                 for j in poses_cam_mm.values()])
+    if root_relative:
+        all_points = np.concatenate([all_points, np.zeros((1, 3))])
     fig.update_layout(
         title=title or None, height=height, margin=dict(l=0, r=0, t=30 if title else 0, b=0),
-        scene=dict(aspectmode="data", xaxis_title="x (mm)", yaxis_title="depth z (mm)",
-                   zaxis_title="up -y (mm)"),
-        legend=dict(orientation="h"))
+        scene=equal_axes_scene(all_points), legend=dict(orientation="h"))
     return PlotlyHTML(fig)
+
+
+def equal_axes_scene(points_plot: np.ndarray, margin: float = 1.15) -> dict:
+    """A plotly 3D scene with one scale on all axes, framing `points_plot` (N, 3)."""
+    points_plot = np.asarray(points_plot, dtype=float)
+    points_plot = points_plot[np.isfinite(points_plot).all(axis=1)]
+    low, high = points_plot.min(axis=0), points_plot.max(axis=0)
+    centre, half = (low + high) / 2, max(float((high - low).max()) / 2 * margin, 1.0)
+    titles = ("x (mm)", "depth z (mm)", "up -y (mm)")
+    axes = {f"{a}axis": dict(range=[c - half, c + half], title=t)
+            for a, c, t in zip("xyz", centre, titles)}
+    return dict(aspectmode="cube", camera=FRONT_VIEW, **axes)

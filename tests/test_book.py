@@ -1,0 +1,77 @@
+"""The book's structure: chapters paired, in sync, parametrised; a failing chapter stops the build."""
+import shutil
+import textwrap
+
+import nbformat
+import pytest
+
+from posebook import book
+
+ROOT = book.repo()
+CHAPTERS = book.toc_chapters(ROOT)
+
+
+def test_toc_lists_the_eight_chapters_of_the_design():
+    names = [p.stem for p in CHAPTERS]
+    assert [n[:2] for n in names] == [f"{i:02d}" for i in range(1, 9)]
+
+
+@pytest.mark.parametrize("md_path", CHAPTERS, ids=lambda p: p.stem)
+def test_notebook_matches_its_markdown(md_path):
+    assert book.drift(md_path) == [], "run `make notebooks` and commit the .ipynb"
+
+
+@pytest.mark.parametrize("md_path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_opens_with_bootstrap_and_parameters(md_path):
+    nb = nbformat.read(md_path.with_suffix(".ipynb"), as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert 'find_spec("posebook") is None' in code[0].source  # no-op where installed
+    assert "parameters" in code[1].metadata.get("tags", [])
+    assert code[1].source.strip() == "profile = None"
+    assert all(not c.outputs for c in code), "commit notebooks without outputs"
+    assert nb.cells[0].cell_type == "markdown", "prose comes before the first cell"
+
+
+@pytest.mark.parametrize("md_path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_cells_hold_no_definitions(md_path):
+    nb = nbformat.read(md_path.with_suffix(".ipynb"), as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert not any(line.startswith(("def ", "class ")) for line in cell.source.splitlines())
+
+
+def test_drift_is_detected(tmp_path):
+    md = tmp_path / "chapters" / "x.md"
+    md.parent.mkdir()
+    shutil.copy(CHAPTERS[0], md)
+    shutil.copy(CHAPTERS[0].with_suffix(".ipynb"), md.with_suffix(".ipynb"))
+    assert book.drift(md) == []
+    md.write_text(md.read_text() + "\n```{code-cell} ipython3\n1 + 1\n```\n")
+    assert book.drift(md)
+
+
+def test_failing_chapter_stops_the_build_with_its_traceback(tmp_path):
+    (tmp_path / "posebook").mkdir()
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: chapters/bad\n")
+    (tmp_path / "chapters").mkdir()
+    (tmp_path / "chapters" / "bad.md").write_text(textwrap.dedent("""\
+        ---
+        jupytext:
+          text_representation: {extension: .md, format_name: myst}
+        kernelspec: {display_name: Python 3, language: python, name: python3}
+        ---
+        # Bad
+
+        ```{code-cell} ipython3
+        :tags: [parameters]
+        profile = None
+        ```
+
+        ```{code-cell} ipython3
+        1 / 0
+        ```
+        """))
+    book.sync_notebooks(tmp_path)
+    with pytest.raises(Exception) as error:
+        book.execute(tmp_path, "smoke", tmp_path / "out")
+    assert "ZeroDivisionError" in str(error.value)

@@ -1,0 +1,114 @@
+"""Every chapter runs under the `smoke` profile, and the built book shows its 3D figures.
+
+One session fixture executes each chapter once (papermill, smoke profile) and builds the HTML
+book from the executed notebooks into ``_build/test-book``; the per-chapter tests report each
+chapter's own failure, and the browser test opens a built page in headless Chromium.
+"""
+import os
+import shutil
+import subprocess
+import time
+
+import nbformat
+import numpy as np
+import pytest
+
+from posebook import book
+
+ROOT = book.repo()
+CHAPTERS = book.toc_chapters(ROOT)
+OUT = ROOT / "_build" / "test-book"
+ARTIFACTS = ROOT / "_build" / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def built_book():
+    src = OUT / "_build" / "src"
+    if src.exists():
+        shutil.rmtree(src)
+    results = {}
+    for md_path in CHAPTERS:
+        start = time.time()
+        try:
+            book.execute_chapter(md_path, "smoke", src)
+            results[md_path.stem] = None
+        except Exception as error:  # reported by the chapter's own test
+            results[md_path.stem] = error
+        print(f"{md_path.stem}: {time.time() - start:.1f} s")
+    html = None
+    if all(error is None for error in results.values()):
+        html = book.build_html(ROOT, OUT / "_build")
+    return results, html
+
+
+@pytest.mark.parametrize("md_path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_runs_under_smoke(built_book, md_path):
+    results, _ = built_book
+    if results[md_path.stem] is not None:
+        pytest.fail(f"{md_path.name} failed under the smoke profile:\n{results[md_path.stem]}")
+    executed = nbformat.read(OUT / "_build" / "src" / "chapters" / md_path.with_suffix(".ipynb").name,
+                             as_version=4)
+    errors = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs
+              if o.output_type == "error"]
+    assert not errors
+    assert any("profile: smoke" in "".join(o.get("text", "")) for c in executed.cells
+               if c.cell_type == "code" for o in c.outputs), "the smoke parameter must reach it"
+
+
+def test_book_has_a_page_per_chapter(built_book):
+    _, html = built_book
+    assert html is not None, "some chapter failed; see its test"
+    assert (html / "index.html").is_file()
+    for md_path in CHAPTERS:
+        assert (html / "chapters" / f"{md_path.stem}.html").is_file()
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _headless(*args: str, user_dir) -> subprocess.CompletedProcess:
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--no-first-run", "--disable-sync",
+             "--enable-unsafe-swiftshader", "--use-angle=swiftshader",
+             f"--user-data-dir={user_dir}", "--virtual-time-budget=15000"]
+    return subprocess.run([_chromium(), *flags, *args], capture_output=True, text=True,
+                          timeout=180)
+
+
+@pytest.mark.browser
+def test_3d_figure_renders_offline_in_chromium(built_book, tmp_path):
+    if _chromium() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is missing in CI (make test installs Debian's chromium)")
+        pytest.skip("chromium not installed (make test installs it)")
+    _, html = built_book
+    assert html is not None, "some chapter failed; see its test"
+    page = html / "chapters" / "04_camera.html"
+    dom = _headless("--dump-dom", page.as_uri(), user_dir=tmp_path / "a").stdout
+    assert "js-plotly-plot" in dom, "plotly did not draw the figure"
+    assert "gl-container" in dom or "<canvas" in dom, "the 3D scene has no canvas"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "chapter04_3d_figure.png"
+    shot.unlink(missing_ok=True)
+    # A page that shows only the first 3D figure of the chapter, as the book renders it.
+    figure_page = tmp_path / "figure.html"
+    figure_page.write_text(_figure_only(page.read_text()))
+    _headless(f"--screenshot={shot}", "--window-size=900,600", figure_page.as_uri(),
+              user_dir=tmp_path / "b")
+    assert shot.is_file(), "chromium wrote no screenshot"
+    import matplotlib.image
+    pixels = (matplotlib.image.imread(shot)[..., :3] * 255).astype(int)
+    # the skeleton's bones are drawn in the left/right colours (blue #1f77b4, orange #ff7f0e)
+    blue = np.abs(pixels - [31, 119, 180]).sum(-1) < 60
+    orange = np.abs(pixels - [255, 127, 14]).sum(-1) < 60
+    assert blue.sum() > 30 and orange.sum() > 30, f"no skeleton drawn in {shot}"
+
+
+def _figure_only(page_html: str) -> str:
+    """The chapter page's plotly.js and its first 3D figure, alone on a page."""
+    start = page_html.index("<script type=\"text/javascript\">(function(define, module, exports)")
+    end = page_html.index("Plotly.newPlot", start)
+    end = page_html.index("</script>", end) + len("</script>")
+    return "<!DOCTYPE html><html><head><meta charset='utf-8'></head><body>" + \
+        page_html[start:end] + "</body></html>"
