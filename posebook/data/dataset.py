@@ -1,0 +1,265 @@
+"""`PoseDataset`: model-ready samples (perspective crops, camera, 3D/2D ground truth).
+
+Every item is a dict (S = config.input_px)::
+
+    image (3, S, S) uint8, intrinsics (3, 3) f32, joints_cam_mm (17, 3) f32, joints_px (17, 2)
+    f32, root_depth_mm () f32, occluded (17,) bool, in_crop (17,) bool, n_occluders () int64,
+    family () int64, index () int64
+
+Determinism: item i draws its randomness from ``np.random.default_rng([seed, split_id, i,
+epoch])`` (epoch only matters for the training augmentation; `set_epoch`), so it is the same
+bytes whatever the DataLoader worker count. Frames of the splits come from disjoint seed streams
+(`split_seed`); ``test_occluded`` shows the ``test`` people with fixed occluders (p = 1).
+
+Caching: rendering is the slow part, so each frame is rendered once and kept as a perspective
+crop with a wider field of view (`CACHE_FIELD` x the model crop, same pixel scale) in a ``.npy``
+memory map under `paths.cache_dir()`, keyed by (seed, split, n, frame_px, input_px, version) and
+checked against a stored checksum when opened (a corrupt or stale cache is rebuilt, never used).
+An item is then one cheap reprojection from the cached crop camera to the (jittered) crop camera.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import warnings
+
+import numpy as np
+import torch
+
+from .. import augment, crop, paths, skeleton
+from ..camera import Camera, reproject_image
+from . import synthetic
+
+SPLITS = {"train": 0, "val": 1, "test": 2, "test_occluded": 2}
+CACHE_VERSION = 1
+CACHE_FIELD = 1.5                 # cached crop covers 1.5x the model crop's field of view
+MAX_CACHE_BYTES = 8 << 30         # bigger synthetic sets are rendered on the fly
+FILL = 0.9
+NO_GEOMETRY = dict(scale=1.0, roll_rad=0.0, shift_frac=(0.0, 0.0), flip=False)
+
+
+def split_seed(seed: int, split: str) -> int:
+    """Seed of a split's frame source: disjoint streams via `np.random.SeedSequence`."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {tuple(SPLITS)}, got {split!r}")
+    return int(np.random.SeedSequence([int(seed), 7919, SPLITS[split]]).generate_state(1)[0])
+
+
+def split_size(config, split: str) -> int:
+    n = {"train": config.n_train, "val": config.n_val}.get(split, config.n_test)
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"config.n_{split.split('_')[0]} must be a positive int, got {n!r}")
+    return n
+
+
+class FrameCache:
+    """Wide crops of every frame of a source, rendered once (see the module docstring).
+
+    `get(i)` -> (image (C, C, 3) uint8, crop Camera, frame Camera, box_xywh_px (4,),
+    joints_world_mm (17, 3), family_id). With ``path=None`` everything stays in memory.
+    """
+
+    def __init__(self, frames, input_px: int, path=None, progress: bool = False):
+        self.frames, self.input_px, self.path = frames, int(input_px), path
+        self.side = int(math.ceil(CACHE_FIELD * input_px))
+        self._images = None
+        self._meta = None
+        self.rebuilt = False
+        self._progress = progress
+
+    def __getstate__(self):                     # memmaps reopen in each DataLoader worker
+        state = dict(self.__dict__)
+        state["_images"] = None
+        return state
+
+    def _build(self):
+        n, c = len(self.frames), self.side
+        meta = {k: [] for k in ("K", "R", "t", "crop_K", "crop_R", "box", "joints", "family")}
+        if self.path is None:
+            images = np.empty((n, c, c, 3), np.uint8)
+            tmp = None
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = paths.atomic_path(self.path.with_suffix(".npy"))
+            images = np.lib.format.open_memmap(tmp.__enter__(), "w+", np.uint8, (n, c, c, 3))
+        for i in range(n):
+            frame = self.frames.frame(i)
+            img, cam = crop.perspective_crop(frame.image, frame.camera, frame.box_xywh_px,
+                                             out_side=c, fill=FILL / CACHE_FIELD)
+            images[i] = img
+            for key, value in (("K", frame.camera.K), ("R", frame.camera.R),
+                               ("t", frame.camera.t), ("crop_K", cam.K), ("crop_R", cam.R),
+                               ("box", frame.box_xywh_px), ("joints", frame.joints_world_mm),
+                               ("family", frame.family_id)):
+                meta[key].append(value)
+        meta = {k: np.asarray(v) for k, v in meta.items()}
+        meta["checksum"] = np.asarray(_checksum(images, meta))
+        if tmp is not None:
+            images.flush()
+            del images
+            tmp.__exit__(None, None, None)
+            with paths.atomic_path(self.path.with_suffix(".meta.npz")) as t:
+                with open(t, "wb") as fh:
+                    np.savez(fh, **meta)
+            images = np.load(self.path.with_suffix(".npy"), mmap_mode="r")
+        self._images, self._meta, self.rebuilt = images, meta, True
+
+    def _open(self):
+        if self._images is not None:
+            return
+        if self.path is not None and self._meta is not None:
+            self._images = np.load(self.path.with_suffix(".npy"), mmap_mode="r")
+            return
+        if self.path is not None:
+            try:
+                images = np.load(self.path.with_suffix(".npy"), mmap_mode="r")
+                with np.load(self.path.with_suffix(".meta.npz")) as z:
+                    meta = {k: z[k] for k in z.files}
+                want = (len(self.frames), self.side, self.side, 3)
+                if images.shape != want or images.dtype != np.uint8:
+                    raise ValueError(f"shape {images.shape}, expected {want}")
+                if str(meta["checksum"]) != _checksum(images, meta):
+                    raise ValueError("checksum mismatch")
+                self._images, self._meta = images, meta
+                return
+            except FileNotFoundError:
+                pass
+            except Exception as error:   # corrupt or truncated: say so, then rebuild
+                warnings.warn(f"frame cache {self.path} is unusable ({error}); rebuilding it")
+        self._build()
+
+    def get(self, i: int):
+        self._open()
+        m = self._meta
+        frame_cam = Camera(m["K"][i], m["R"][i], m["t"][i])
+        crop_cam = Camera(m["crop_K"][i], m["crop_R"][i], m["t"][i])
+        return (self._images[i], crop_cam, frame_cam, m["box"][i], m["joints"][i],
+                int(m["family"][i]))
+
+
+def _checksum(images: np.ndarray, meta: dict) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for k in sorted(meta):
+        if k != "checksum":
+            h.update(np.ascontiguousarray(meta[k]).tobytes())
+    for start in range(0, len(images), 256):
+        h.update(np.ascontiguousarray(images[start:start + 256]).tobytes())
+    return h.hexdigest()
+
+
+def cache_path(config, split: str, n: int):
+    """Where a synthetic split's frame cache lives (key: seed, split, n, frame_px, input_px)."""
+    key = dict(seed=config.seed, split=SPLITS[split], n=n, frame_px=config.frame_px,
+               input_px=config.input_px, version=CACHE_VERSION, field=CACHE_FIELD)
+    digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    return paths.cache_dir() / "frames" / f"synthetic-{digest}"
+
+
+class PoseDataset(torch.utils.data.Dataset):
+    """Model-ready samples of one split (see the module docstring for the item dict).
+
+    Args:
+        config: RunConfig (input_px, frame_px, n_train/n_val/n_test, seed, occlusion_p,
+            augment_geometry, augment_appearance, occluders ...).
+        split: "train" | "val" | "test" | "test_occluded".
+        frames: a frame source (`__len__`, `frame(i)`); default `SyntheticFrames` of the split.
+        occluders: an occluder bank (list of RGBA arrays); default `occluders.load_bank(config)`.
+        cache: keep rendered frames (see `FrameCache`); "disk" (default for synthetic sources
+            that fit `MAX_CACHE_BYTES`), "memory" or "none".
+    """
+
+    def __init__(self, config, split: str, frames=None, occluders=None, cache: str = "auto"):
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {tuple(SPLITS)}, got {split!r}")
+        if not isinstance(config.input_px, int) or config.input_px < 16:
+            raise ValueError(f"config.input_px must be an int >= 16, got {config.input_px!r}")
+        if not 0.0 <= config.occlusion_p <= 1.0:
+            raise ValueError(f"config.occlusion_p must be in [0, 1], got {config.occlusion_p!r}")
+        if cache not in ("auto", "disk", "memory", "none"):
+            raise ValueError(f"cache must be 'auto', 'disk', 'memory' or 'none', got {cache!r}")
+        self.config, self.split, self.split_id = config, split, SPLITS[split]
+        self.side = config.input_px
+        synthetic_source = frames is None and config.dataset == "synthetic"
+        if frames is None and config.dataset == "h36m":
+            from . import h36m
+            frames = h36m.frames_for_split(config, split)
+        elif frames is None and config.dataset != "synthetic":
+            raise ValueError(f"config.dataset must be 'synthetic' or 'h36m', got {config.dataset!r}")
+        elif frames is None:
+            frames = synthetic.SyntheticFrames(split_seed(config.seed, split),
+                                               split_size(config, split), config.frame_px)
+        self.frames = frames
+        # Names of the "family" ids: posture families (synthetic) or the 15 actions (Human3.6M).
+        self.family_names = tuple(getattr(frames, "family_names", synthetic.FAMILIES))
+        self._bank = occluders
+        self.epoch = 0
+        side = math.ceil(CACHE_FIELD * self.side)
+        fits = len(frames) * side * side * 3 <= MAX_CACHE_BYTES
+        if cache == "auto":
+            cache = "disk" if synthetic_source and fits else "none"
+        path = cache_path(config, split, len(frames)) if cache == "disk" else None
+        self.cache = FrameCache(frames, self.side, path) if cache != "none" else None
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Training augmentation of item i differs per epoch (same epoch -> same bytes)."""
+        self.epoch = int(epoch)
+
+    @property
+    def occluders(self):
+        if self._bank is None:
+            from . import occluders as occluder_bank
+            self._bank, _ = occluder_bank.load_bank(
+                self.config, np.random.default_rng([self.config.seed, 4242]))
+        return self._bank
+
+    def _source(self, index: int):
+        """(image, its camera, frame camera, box, joints_world_mm, family_id) for one frame."""
+        if self.cache is not None:
+            return self.cache.get(index)
+        f = self.frames.frame(index)
+        return f.image, f.camera, f.camera, f.box_xywh_px, f.joints_world_mm, f.family_id
+
+    def __getitem__(self, index: int) -> dict:
+        index = int(index)
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} items")
+        epoch = self.epoch if self.split == "train" else 0
+        rng = np.random.default_rng([self.config.seed, self.split_id, index, epoch,
+                                     int(self.split == "test_occluded")])
+        image, image_cam, frame_cam, box, joints_world, family = self._source(index)
+        train = self.split == "train"
+        geometry = augment.sample_geometry(rng) if train and self.config.augment_geometry \
+            else NO_GEOMETRY
+        S = self.side
+        cam = crop.crop_camera(frame_cam, box, out_side=S, fill=FILL, **geometry)
+        crop_image = reproject_image(np.asarray(image), image_cam, cam, (S, S))
+        joints_cam = cam.world_to_camera(joints_world)
+        if geometry["flip"]:
+            joints_cam = joints_cam[..., skeleton.MIRROR, :]
+        joints_px = cam.camera_to_image(joints_cam)
+        p = 1.0 if self.split == "test_occluded" else self.config.occlusion_p if train else 0.0
+        n_occluders, occluded = 0, np.zeros(skeleton.N_JOINTS, bool)
+        if p > 0:
+            result = augment.occlude(crop_image, self.occluders, rng, p=p)
+            crop_image, n_occluders = result.image, result.count
+            if n_occluders:
+                occluded = augment.joints_covered(result.mask, joints_px)
+        if train and self.config.augment_appearance:
+            crop_image = augment.appearance(crop_image, rng)
+        in_crop = np.all((joints_px >= -0.5) & (joints_px <= S - 0.5), axis=-1)
+        return {
+            "image": torch.from_numpy(np.ascontiguousarray(crop_image.transpose(2, 0, 1))),
+            "intrinsics": torch.as_tensor(cam.K, dtype=torch.float32),
+            "joints_cam_mm": torch.as_tensor(joints_cam, dtype=torch.float32),
+            "joints_px": torch.as_tensor(joints_px, dtype=torch.float32),
+            "root_depth_mm": torch.tensor(joints_cam[skeleton.ROOT, 2], dtype=torch.float32),
+            "occluded": torch.as_tensor(occluded, dtype=torch.bool),
+            "in_crop": torch.as_tensor(in_crop, dtype=torch.bool),
+            "n_occluders": torch.tensor(n_occluders, dtype=torch.int64),
+            "family": torch.tensor(family, dtype=torch.int64),
+            "index": torch.tensor(index, dtype=torch.int64),
+        }

@@ -1,0 +1,117 @@
+"""PoseDataset: the item contract, determinism across workers, the frame cache."""
+import numpy as np
+import pytest
+import torch
+
+from posebook import profiles, skeleton
+from posebook.data import dataset as ds_mod
+from posebook.data.dataset import PoseDataset
+
+CONFIG = profiles.get("smoke").replace(n_train=12, n_val=6, n_test=6, frame_px=160,
+                                       input_px=48, n_occluders_bank=10)
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("POSEBOOK_CACHE", str(tmp_path / "cache"))
+
+
+SPEC = {"image": (torch.uint8, (3, 48, 48)), "intrinsics": (torch.float32, (3, 3)),
+        "joints_cam_mm": (torch.float32, (17, 3)), "joints_px": (torch.float32, (17, 2)),
+        "root_depth_mm": (torch.float32, ()), "occluded": (torch.bool, (17,)),
+        "in_crop": (torch.bool, (17,)), "n_occluders": (torch.int64, ()),
+        "family": (torch.int64, ()), "index": (torch.int64, ())}
+
+
+@pytest.mark.parametrize("split", ["train", "val", "test", "test_occluded"])
+def test_item_contract(split):
+    data = PoseDataset(CONFIG, split)
+    item = data[3]
+    assert set(item) == set(SPEC)
+    for key, (dtype, shape) in SPEC.items():
+        assert item[key].dtype == dtype and tuple(item[key].shape) == shape, key
+    K = item["intrinsics"].double().numpy()
+    cam = item["joints_cam_mm"].double().numpy()
+    projected = (cam[:, :2] / cam[:, 2:]) * K[[0, 1], [0, 1]] + K[:2, 2]
+    np.testing.assert_allclose(projected, item["joints_px"].numpy(), atol=1e-2)
+    assert item["root_depth_mm"] == item["joints_cam_mm"][0, 2] and item["index"] == 3
+    assert 2000 < float(item["root_depth_mm"]) < 9000
+    if split == "test_occluded":
+        assert item["n_occluders"] >= 1
+    if split in ("val", "test"):
+        assert item["n_occluders"] == 0 and item["in_crop"].all()
+
+
+def test_crop_keeps_bone_lengths_and_flip_relabels():
+    data = PoseDataset(CONFIG, "train")
+    for i in range(len(data)):
+        item = data[i]
+        img = item["image"]
+        assert img.float().std() > 5
+        frame = data.frames.frame(i)
+        np.testing.assert_allclose(skeleton.bone_lengths_mm(item["joints_cam_mm"].double().numpy()),
+                                   skeleton.bone_lengths_mm(frame.joints_world_mm), atol=1e-2)
+
+
+def test_disjoint_splits_and_epochs():
+    train, val = PoseDataset(CONFIG, "train"), PoseDataset(CONFIG, "val")
+    assert not torch.equal(train[0]["joints_cam_mm"], val[0]["joints_cam_mm"])
+    a = train[1]["image"].clone()
+    assert torch.equal(a, train[1]["image"])
+    train.set_epoch(1)
+    assert not torch.equal(a, train[1]["image"])
+
+
+def test_deterministic_across_worker_counts():
+    data = PoseDataset(CONFIG, "train")
+    outputs = []
+    for workers in (0, 2):
+        loader = torch.utils.data.DataLoader(data, batch_size=3, num_workers=workers)
+        outputs.append([b for _, b in zip(range(2), loader)])
+    for b0, b2 in zip(*outputs):
+        for key in b0:
+            assert torch.equal(b0[key], b2[key]), key
+
+
+def test_corrupt_cache_is_rebuilt():
+    first = PoseDataset(CONFIG, "val")
+    reference = first[2]["image"].clone()
+    assert first.cache.rebuilt
+    path = ds_mod.cache_path(CONFIG, "val", CONFIG.n_val).with_suffix(".npy")
+    raw = bytearray(path.read_bytes())
+    raw[-100:] = bytes([171]) * 100                        # overwrite the last pixels
+    path.write_bytes(bytes(raw))
+    with pytest.warns(UserWarning, match="rebuilding"):
+        again = PoseDataset(CONFIG, "val")
+        item = again[2]
+    assert again.cache.rebuilt and torch.equal(item["image"], reference)
+    path.write_bytes(b"not a numpy file")
+    with pytest.warns(UserWarning, match="unusable"):
+        assert torch.equal(PoseDataset(CONFIG, "val")[2]["image"], reference)
+    third = PoseDataset(CONFIG, "val")
+    third[0]
+    assert not third.cache.rebuilt                         # the rebuilt cache is used as is
+
+
+def test_cache_matches_no_cache_closely():
+    cached = PoseDataset(CONFIG, "test")[1]
+    direct = PoseDataset(CONFIG, "test", cache="none")[1]
+    for key in ("joints_cam_mm", "joints_px", "intrinsics"):
+        torch.testing.assert_close(cached[key], direct[key], atol=1e-3, rtol=1e-5)
+    diff = (cached["image"].float() - direct["image"].float()).abs().mean()
+    assert diff < 12
+
+
+@pytest.mark.parametrize("change, name", [
+    (dict(n_train=0), "n_train"), (dict(input_px=4), "input_px"),
+    (dict(occlusion_p=1.5), "occlusion_p")])
+def test_bad_config_names_the_parameter(change, name):
+    with pytest.raises(ValueError, match=name):
+        PoseDataset(CONFIG.replace(**change), "train")
+
+
+def test_bad_split_and_index():
+    with pytest.raises(ValueError, match="split"):
+        PoseDataset(CONFIG, "training")
+    with pytest.raises(IndexError):
+        PoseDataset(CONFIG, "val")[CONFIG.n_val]
