@@ -158,3 +158,27 @@ def equal_axes_scene(points_plot: np.ndarray, margin: float = 1.15) -> dict:
     axes = {f"{a}axis": dict(range=[c - half, c + half], title=t)
             for a, c, t in zip("xyz", centre, titles)}
     return dict(aspectmode="cube", camera=FRONT_VIEW, **axes)
+
+
+def _show_matplotlib_figures_as_png() -> None:
+    """Let a bare `matplotlib.figure.Figure` returned by a viz function display as PNG in a
+    notebook even when pyplot (and with it the inline backend) was never imported."""
+    try:
+        from IPython import get_ipython
+        from matplotlib.figure import Figure
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None:
+        shell.display_formatter.formatters["image/png"].for_type(
+            Figure, lambda fig: _figure_png(fig))
+
+
+def _figure_png(fig) -> bytes:
+    import io
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+_show_matplotlib_figures_as_png()
