@@ -60,6 +60,8 @@ def sync_notebooks(root: Path) -> list[Path]:
     written = []
     for md_path in sorted((root / "chapters").glob("*.md")):
         target = md_path.with_suffix(".ipynb")
+        if target.is_file() and not drift(md_path):
+            continue  # unchanged: keep the file (and its cell ids) as committed
         paths.write_text_atomic(target, jupytext.writes(notebook_from_md(md_path), fmt="ipynb"))
         written.append(target)
     return written
