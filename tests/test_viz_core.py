@@ -38,3 +38,10 @@ def test_plot_axes_put_up_on_top():
 def test_bad_skeleton_shape():
     with pytest.raises(ValueError, match=r"\(16, 3\)"):
         core.skeleton_traces(np.zeros((16, 3)))
+
+
+def test_root_relative_view_frames_the_subtracted_pose():
+    far = skeleton.STANDING_POSE_MM + [500, 0, 6000]
+    scene = core.skeleton_3d(far, root_relative=True).figure.layout.scene
+    # the depth axis is centred on the root (0), not on 6 m
+    assert abs(sum(scene.yaxis.range) / 2) < 100

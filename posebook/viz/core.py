@@ -131,17 +131,14 @@ def skeleton_3d(poses_cam_mm: dict[str, np.ndarray] | np.ndarray, title: str = "
     """
     if not isinstance(poses_cam_mm, dict):
         poses_cam_mm = {"pose": poses_cam_mm}
+    poses = {name: np.asarray(joints, dtype=float) for name, joints in poses_cam_mm.items()}
+    if root_relative:
+        poses = {name: joints - joints[skeleton.ROOT] for name, joints in poses.items()}
     fig = go.Figure()
-    for i, (name, joints) in enumerate(poses_cam_mm.items()):
-        joints = np.asarray(joints, dtype=float)
-        if root_relative:
-            joints = joints - joints[skeleton.ROOT]
+    for i, (name, joints) in enumerate(poses.items()):
         for trace in skeleton_traces(joints, name=name, dash=None if i == 0 else "dash"):
             fig.add_trace(trace)
-    all_points = np.concatenate([to_plot_axes(np.asarray(j, dtype=float))
-                                 for j in poses_cam_mm.values()])
-    if root_relative:
-        all_points = np.concatenate([all_points, np.zeros((1, 3))])
+    all_points = np.concatenate([to_plot_axes(joints) for joints in poses.values()])
     fig.update_layout(
         title=title or None, height=height, margin=dict(l=0, r=0, t=30 if title else 0, b=0),
         scene=equal_axes_scene(all_points), legend=dict(orientation="h"))

@@ -1,0 +1,321 @@
+"""3D pose for a person in your own image: ``posebook predict IMAGE``.
+
+Pipeline: read the image -> a camera for it (intrinsics assumed from a field of view when not
+known) -> a person box (detector, or ``--box``) -> perspective crop around the box (`crop`) ->
+model with flip test-time augmentation -> 3D joints in the image's camera frame (mm) -> a JSON
+file and a standalone HTML page (image, 2D overlay, interactive 3D skeleton; opens offline).
+
+Unknown intrinsics: a photo's focal length is rarely known, so by default we assume a field of
+view of ``DEFAULT_FOV_DEG`` (55 degrees across the longer image side, i.e. horizontal for a
+landscape photo; about a 35 mm-equivalent lens) with the principal point at the image centre. The assumption scales the absolute
+depth of the person (a wrong focal length makes them nearer or farther), and slightly changes
+the crop's perspective; the root-relative pose is affected much less.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from . import detect, paths, skeleton
+
+DEFAULT_FOV_DEG = 55.0
+TRAIN_HINT = "train one first: posebook train --profile cpu --name NAME"
+
+
+@dataclasses.dataclass
+class Prediction:
+    """One predicted person.
+
+    Attributes:
+        image: (H, W, 3) uint8 RGB input. camera: the image's `camera.Camera` (R = I, t = 0).
+        intrinsics_note: how K was obtained (assumed FOV, or given focal length).
+        box_xywh_px: (4,) the person box used; box_source: "given box" or the detector.
+        detections: every box the detector returned (best first), or None with a given box.
+        crop_image: (S, S, 3) uint8 model input. crop_camera: the crop's `Camera`.
+        joints_cam_mm: (17, 3) joints in the image's camera frame (x right, y down, z forward).
+        joints_px: (17, 2) the joints projected into the image.
+        checkpoint: the run folder of the model; profile: its profile name.
+    """
+
+    image: np.ndarray
+    camera: object
+    intrinsics_note: str
+    fov_deg: float
+    box_xywh_px: np.ndarray
+    box_source: str
+    detections: object
+    crop_image: np.ndarray
+    crop_camera: object
+    joints_cam_mm: np.ndarray
+    joints_px: np.ndarray
+    checkpoint: str
+    profile: str
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary (no image arrays)."""
+        height, width = self.image.shape[:2]
+        return {
+            "joint_names": list(skeleton.JOINT_NAMES),
+            "joints_cam_mm": np.round(self.joints_cam_mm, 2).tolist(),
+            "joints_px": np.round(self.joints_px, 2).tolist(),
+            "camera": {"K": np.asarray(self.camera.K).tolist(), "image_size_wh": [width, height],
+                       "frame": "x right, y down, z forward; origin at the camera, mm"},
+            "intrinsics": self.intrinsics_note,
+            "fov_deg": self.fov_deg,
+            "box_xywh_px": np.round(self.box_xywh_px, 2).tolist(),
+            "box_source": self.box_source,
+            "checkpoint": self.checkpoint,
+            "profile": self.profile,
+        }
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Read an image file -> (H, W, 3) uint8 RGB; ValueError when it is not a readable image."""
+    import cv2
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image {str(path)!r} does not exist")
+    data = np.fromfile(path, dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise ValueError(f"cannot read {str(path)!r} as an image (expected PNG, JPEG, BMP, TIFF "
+                         f"or another format OpenCV decodes)")
+    return np.ascontiguousarray(image[:, :, ::-1])
+
+
+def camera_for_image(image_size_wh: tuple[int, int], fov_deg: float | None = None,
+                     focal_px: float | None = None):
+    """A pinhole camera for an image of unknown intrinsics -> (Camera, fov_deg, note).
+
+    Square pixels, principal point at the image centre, R = I, t = 0 (the camera frame is the
+    world frame). The field of view is measured across the LONGER image side (horizontal for a
+    landscape photo; `camera.intrinsics_from_fov`). `focal_px` wins over `fov_deg`; with
+    neither, `DEFAULT_FOV_DEG` is assumed.
+    """
+    from .camera import Camera, intrinsics_from_fov
+    width, height = image_size_wh
+    side = "horizontal" if width >= height else "vertical"
+    if focal_px is not None:
+        if not np.isfinite(focal_px) or focal_px <= 0:
+            raise ValueError(f"--focal must be a positive number of pixels, got {focal_px}")
+        fov = float(np.degrees(2 * np.arctan(max(width, height) / 2 / focal_px)))
+        note = f"given focal length {focal_px:g} px ({side} FOV {fov:.1f} deg)"
+    else:
+        fov = DEFAULT_FOV_DEG if fov_deg is None else float(fov_deg)
+        if not 1 <= fov <= 170:
+            raise ValueError(f"--fov must be a field of view in degrees in [1, 170], got {fov_deg}")
+        what = "assumed" if fov_deg is None else "given"
+        note = f"{what} {side} FOV {fov:g} deg (across the longer side)"
+    K = np.array(intrinsics_from_fov(fov, (width, height)), dtype=np.float64)
+    if focal_px is not None:
+        K[0, 0] = K[1, 1] = focal_px
+    note += f", focal {K[0, 0]:.1f} px, principal point at the image centre"
+    return Camera(K), fov, note
+
+
+def find_checkpoint(runs: str | Path | None = None) -> Path:
+    """The newest run folder under `runs` (default `paths.runs_dir()`) with checkpoints/last.pt."""
+    runs = Path(runs) if runs else paths.runs_dir()
+    found = sorted((p.stat().st_mtime, p.parent.parent) for p in runs.glob("*/checkpoints/last.pt"))
+    if not found:
+        raise FileNotFoundError(f"no trained model: no run with checkpoints/last.pt under "
+                                f"{str(runs)!r}; {TRAIN_HINT} (or pass --checkpoint runs/NAME)")
+    return found[-1][1]
+
+
+def resolve_run(checkpoint: str | Path | None) -> Path:
+    """`--checkpoint`: a run folder, a run name under the runs folder, or None (newest run)."""
+    if checkpoint is None:
+        return find_checkpoint()
+    path = Path(checkpoint)
+    if path.is_file() and path.parent.name == "checkpoints":
+        path = path.parent.parent
+    if not path.is_dir() and (paths.runs_dir() / str(checkpoint)).is_dir():
+        path = paths.runs_dir() / str(checkpoint)
+    if not (path / "checkpoints" / "last.pt").is_file():
+        raise FileNotFoundError(f"--checkpoint {str(checkpoint)!r} is not a run folder with "
+                                f"checkpoints/last.pt; {TRAIN_HINT}")
+    return path
+
+
+def load_model(run_dir: Path):
+    """(PoseNet in eval mode, RunConfig) from a run; ValueError if it does not load."""
+    from . import evaluate
+    try:
+        model, config = evaluate.load_model(run_dir)
+    except (FileNotFoundError, ValueError):
+        raise
+    except Exception as error:  # noqa: BLE001 - any load failure means an incompatible run
+        raise ValueError(f"checkpoint in {str(run_dir)!r} does not load into a model of its "
+                         f"config ({type(error).__name__}: {str(error).splitlines()[0]})") from error
+    return model.eval(), config
+
+
+def pose_in_box(model, config, image: np.ndarray, camera, box_xywh_px: np.ndarray,
+                flip: bool = True):
+    """Run the model on the perspective crop around one box.
+
+    Returns:
+        (joints_cam_mm (17, 3) in `camera`'s frame, crop_image (S, S, 3), crop_camera).
+    """
+    import torch
+    from . import crop
+    from .model import flip_tta
+    crop_image, crop_cam = crop.perspective_crop(image, camera, box_xywh_px,
+                                                 out_side=config.input_px)
+    images = torch.from_numpy(np.ascontiguousarray(crop_image)).permute(2, 0, 1)[None]
+    intrinsics = torch.as_tensor(np.asarray(crop_cam.K), dtype=torch.float32)[None]
+    with torch.inference_mode():
+        out = flip_tta(model, images, intrinsics) if flip else model(images, intrinsics)
+    joints_crop_mm = out["joints_cam_mm"][0].double().cpu().numpy()
+    # The crop camera shares the optical centre and differs only in rotation: go via "world".
+    joints_cam_mm = camera.world_to_camera(crop_cam.camera_to_world(joints_crop_mm))
+    if joints_cam_mm.shape != (skeleton.N_JOINTS, 3) or not np.all(np.isfinite(joints_cam_mm)):
+        raise ValueError(f"the model returned no finite 3D pose (shape {joints_cam_mm.shape})")
+    return joints_cam_mm, crop_image, crop_cam
+
+
+def predict(image: np.ndarray, run_dir: str | Path | None = None, box_xywh_px=None,
+            detector=None, fov_deg: float | None = None, focal_px: float | None = None,
+            flip: bool = True, model=None, config=None) -> Prediction:
+    """Detect (or take `box_xywh_px`), crop, and predict the 3D pose of the best person.
+
+    Args:
+        image: (H, W, 3) uint8 RGB. run_dir: a trained run (default: the newest one);
+        `model` and `config` skip loading it. detector: see `detect` (default HOG).
+    """
+    if np.ndim(image) != 3 or np.shape(image)[2] != 3 or np.asarray(image).dtype != np.uint8:
+        raise ValueError(f"expected an image (H, W, 3) uint8 RGB, got shape {np.shape(image)}")
+    height, width = image.shape[:2]
+    camera, fov, note = camera_for_image((width, height), fov_deg, focal_px)
+    detections = None
+    if box_xywh_px is not None:
+        box = detect.check_box(box_xywh_px, (width, height))
+        source = "given box"
+    else:
+        detections = detect.people(image, detector)
+        if len(detections) == 0:
+            raise ValueError(f"no person found by the {detections.detector} (it needs an upright, "
+                             f"whole person at least ~128 px tall); give the box yourself with "
+                             f"--box x,y,w,h (pixels)")
+        box, source = detections.best(), f"{detections.detector}, score {detections.scores[0]:.2f}"
+    if model is not None and config is None:
+        raise ValueError("predict(model=...) needs the model's config too (config=RunConfig)")
+    if model is None:
+        run_dir = resolve_run(run_dir)
+        model, config = load_model(run_dir)
+    joints_cam_mm, crop_image, crop_cam = pose_in_box(model, config, image, camera, box, flip)
+    return Prediction(
+        image=image, camera=camera, intrinsics_note=note, fov_deg=fov, box_xywh_px=box,
+        box_source=source, detections=detections, crop_image=crop_image, crop_camera=crop_cam,
+        joints_cam_mm=joints_cam_mm, joints_px=camera.camera_to_image(joints_cam_mm),
+        checkpoint=str(run_dir) if run_dir is not None else "(model given)",
+        profile=config.profile)
+
+
+def pose_checks(prediction: Prediction) -> dict:
+    """Sanity numbers for a prediction without ground truth (what a person would eyeball).
+
+    Returns dict: height_mm (head top to the ankles' midpoint, along the body), root_depth_mm,
+    bone_error_pct (mean |bone / reference bone - 1| against `skeleton.STANDING_POSE_MM`),
+    lr_asymmetry_pct (mean |left - right| over mirrored limb bones / mean bone), in_box_pct (joints
+    projecting inside the box), ankles_v (mean ankle row / image height; > 1 = below the image).
+    """
+    joints = prediction.joints_cam_mm
+    bones = skeleton.bone_lengths_mm(joints)
+    reference = skeleton.bone_lengths_mm(skeleton.STANDING_POSE_MM)
+    children = [c for _, c in skeleton.BONES]
+    pairs = [(children.index(c), children.index(skeleton.MIRROR[c])) for c in skeleton.LEFT]
+    left, right = bones[[a for a, _ in pairs]], bones[[b for _, b in pairs]]
+    j = {name: i for i, name in enumerate(skeleton.JOINT_NAMES)}
+    chain = [joints[j[name]] for name in ("head_top", "neck", "thorax", "spine", "pelvis")]
+    # legs: pelvis -> ankles measured along the (mean of both) legs, not straight
+    leg_mm = (bones[children.index(j["l_knee"])] + bones[children.index(j["l_ankle"])]
+              + bones[children.index(j["r_knee"])] + bones[children.index(j["r_ankle"])]) / 2
+    trunk_mm = sum(np.linalg.norm(a - b) for a, b in zip(chain[:-1], chain[1:]))
+    x, y, w, h = prediction.box_xywh_px
+    u, v = prediction.joints_px[:, 0], prediction.joints_px[:, 1]
+    inside = (u >= x) & (u <= x + w) & (v >= y) & (v <= y + h)
+    ankle_rows = prediction.joints_px[[j["l_ankle"], j["r_ankle"]], 1]
+    return {
+        "height_mm": float(trunk_mm + leg_mm),
+        "root_depth_mm": float(joints[skeleton.ROOT, 2]),
+        "bone_error_pct": float(100 * np.mean(np.abs(bones / reference - 1))),
+        "lr_asymmetry_pct": float(100 * np.mean(np.abs(left - right)) / np.mean(bones)),
+        "in_box_pct": float(100 * inside.mean()),
+        "ankles_v": float(ankle_rows.mean() / prediction.image.shape[0]),
+    }
+
+
+def write_outputs(prediction: Prediction, out_html: str | Path) -> tuple[Path, Path]:
+    """Write ``out_html`` and the JSON beside it (same stem, .json); both only once both exist."""
+    from .viz import predict as viz_predict
+    out_html = Path(out_html)
+    if out_html.suffix.lower() not in (".html", ".htm"):
+        raise ValueError(f"--out must name an .html file, got {str(out_html)!r}")
+    out_json = out_html.with_suffix(".json")
+    json_text = json.dumps(prediction.to_dict(), indent=2)
+    html_text = viz_predict.report_html(prediction)
+    with paths.atomic_path(out_json) as tmp_json, paths.atomic_path(out_html) as tmp_html:
+        tmp_json.write_text(json_text)
+        tmp_html.write_text(html_text, encoding="utf-8")
+    return out_html, out_json
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("image", help="an image file (PNG, JPEG, ...)")
+    parser.add_argument("--checkpoint", default=None, metavar="RUN",
+                        help="a run folder (runs/NAME) or run name; default: the newest run")
+    parser.add_argument("--box", default=None, metavar="x,y,w,h",
+                        help="the person's box in pixels (skips the detector)")
+    intrinsics = parser.add_mutually_exclusive_group()
+    intrinsics.add_argument("--fov", type=float, default=None, metavar="DEG",
+                            help=f"field of view across the longer image side "
+                                 f"(default: assume {DEFAULT_FOV_DEG:g})")
+    intrinsics.add_argument("--focal", type=float, default=None, metavar="PX",
+                            help="focal length in pixels, if you know it")
+    parser.add_argument("--out", default=None, metavar="FILE.html",
+                        help="output page (the JSON goes beside it); default: IMAGE_STEM.pose.html")
+    parser.add_argument("--detector", default="hog", choices=("hog", "torchvision"))
+    parser.add_argument("--detector-weights", default=None, metavar="FILE",
+                        help="local weights file for --detector torchvision (never downloaded)")
+    parser.add_argument("--detector-arch", default="fasterrcnn_resnet50_fpn")
+    parser.add_argument("--min-score", type=float, default=None,
+                        help="detector score threshold (HOG: SVM margin, default 0.5)")
+    parser.add_argument("--no-flip", action="store_true", help="no flip test-time augmentation")
+
+
+def run(args: argparse.Namespace) -> int:
+    image = load_image(args.image)
+    box = detect.parse_box(args.box) if args.box is not None else None
+    run_dir = resolve_run(args.checkpoint)
+    try:
+        detector = None if box is not None else detect.make_detector(
+            args.detector, args.detector_weights, args.detector_arch, args.min_score)
+    except RuntimeError as error:
+        raise ValueError(str(error)) from error
+    out = Path(args.out) if args.out else Path(Path(args.image).stem + ".pose.html")
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise ValueError(f"--out must name an .html file, got {str(out)!r}")
+    prediction = predict(image, run_dir, box, detector, args.fov, args.focal,
+                         flip=not args.no_flip)
+    print(f"camera: {prediction.intrinsics_note}")
+    print(f"box (x,y,w,h px): {np.round(prediction.box_xywh_px, 1).tolist()} "
+          f"from {prediction.box_source}")
+    print(f"model: {prediction.checkpoint} (profile {prediction.profile})")
+    root_mm = prediction.joints_cam_mm[skeleton.ROOT]
+    print(f"pelvis at {np.round(root_mm).tolist()} mm (camera frame; depth scales with the "
+          f"assumed focal length)")
+    html_path, json_path = write_outputs(prediction, out)
+    print(f"wrote {html_path} and {json_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    from .cli import main
+    sys.exit(main(["predict", *sys.argv[1:]]))

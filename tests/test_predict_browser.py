@@ -1,0 +1,64 @@
+"""The page `posebook predict` writes opens offline in headless Chromium and shows the skeleton.
+
+The screenshot is kept under _build/test-artifacts/predict_page.png for a person to look at.
+"""
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from posebook import cli, profiles, train
+from posebook.data import synthetic
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "_build" / "test-artifacts"
+WINDOW_WH = (1200, 900)
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _screenshot(page: Path, shot: Path, user_dir: Path) -> subprocess.CompletedProcess:
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--no-first-run", "--disable-sync",
+             "--enable-unsafe-swiftshader", "--use-angle=swiftshader",
+             f"--user-data-dir={user_dir}", f"--screenshot={shot}",
+             f"--window-size={WINDOW_WH[0]},{WINDOW_WH[1]}", "--virtual-time-budget=10000"]
+    return subprocess.run([_chromium(), *flags, page.as_uri()], capture_output=True, text=True,
+                          timeout=180)
+
+
+@pytest.mark.browser
+def test_predict_page_shows_3d_skeleton_offline(tmp_path):
+    if _chromium() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is missing in CI (make test installs Debian's chromium)")
+        pytest.skip("chromium not installed (apt-get install chromium; make test installs it)")
+    import cv2
+    import matplotlib.image
+    run_dir = train.run_cached(profiles.get("smoke"), "train_smoke", progress=False)
+    frame = synthetic.make_frame(np.random.default_rng(0), frame_px=256)
+    image = tmp_path / "frame.png"
+    cv2.imwrite(str(image), frame.image[:, :, ::-1])
+    page = tmp_path / "result.html"
+    box = ",".join(f"{v:.1f}" for v in frame.box_xywh_px)
+    assert cli.main(["predict", str(image), "--box", box, "--checkpoint", str(run_dir),
+                     "--out", str(page)]) == 0
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "predict_page.png"
+    shot.unlink(missing_ok=True)
+    result = _screenshot(page, shot, tmp_path / "chromium-profile")
+    assert shot.is_file(), f"chromium wrote no screenshot: {result.stderr[-2000:]}"
+    pixels = (matplotlib.image.imread(shot)[..., :3] * 255).astype(int)
+    assert pixels.shape[:2] == (WINDOW_WH[1], WINDOW_WH[0])
+    # The page puts image + facts in the left 40% and the 3D plot on the right.
+    plot = pixels[40:540, int(0.45 * WINDOW_WH[0]):]
+    assert plot.reshape(-1, 3).std(0).max() > 10, f"the plot area is blank in {shot}"
+    # bones are drawn in the side colours: left blue #1f77b4, right orange #ff7f0e
+    blue = (np.abs(plot - [31, 119, 180]).sum(-1) < 60).sum()
+    orange = (np.abs(plot - [255, 127, 14]).sum(-1) < 60).sum()
+    assert blue > 30 and orange > 30, \
+        f"no skeleton in the plot area of {shot} ({blue} blue, {orange} orange pixels)"
