@@ -1,0 +1,87 @@
+"""Data pipeline speed, training crops per second per CPU core, at each crop side:
+
+- path "cpu": `PoseDataset("train")[i]` (cached wide crop -> perspective crop with geometric
+  jitter, occlusion with the profile's p, appearance), one thread;
+- path "gpu": the GPU augmentation path (benchmarks/gpu_path.py): the worker part (draw the same
+  augmentation, no pixels) per core, and the batched pixel work (`gpu_augment.apply`) on the
+  device; with --device cpu the device part also runs on one CPU thread (a reference only).
+
+Frames are rendered into the dataset's frame cache first (not timed; `render_ms_per_frame` says
+what that costs). One JSON line per (path, side).
+
+    python benchmarks/bench_pipeline.py --profile cpu --sides 128,256 --n 64
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+
+import cv2
+import numpy as np
+import torch
+
+import common
+import gpu_path
+from posebook import gpu_augment as ga
+from posebook.data.dataset import PoseDataset
+
+
+def rate(fn, n: int) -> float:
+    tic = time.perf_counter()
+    for i in range(n):
+        fn(i)
+    return n / (time.perf_counter() - tic)
+
+
+def main() -> None:
+    p = common.parser(__doc__.splitlines()[0], batch=32)
+    p.add_argument("--sides", default="128,256", help="crop sides in pixels, comma-separated")
+    p.add_argument("--n", type=int, default=64, help="distinct frames (cached) and timed items")
+    p.add_argument("--occlusion-p", type=float, default=None,
+                   help="occlusion probability (default: the profile's occlusion_p)")
+    args = p.parse_args()
+    os.environ.setdefault("POSEBOOK_CACHE", tempfile.mkdtemp(prefix="posebook-bench-"))
+    config, device = common.setup(args)
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    if args.occlusion_p is not None:
+        config = config.replace(occlusion_p=args.occlusion_p)
+    for side in [int(s) for s in args.sides.split(",")]:
+        cfg = config.replace(input_px=side, n_train=args.n)
+        ds = PoseDataset(cfg, "train", cache="memory")
+        tic = time.perf_counter()
+        ds[0]                                                    # builds the frame cache
+        render_ms = 1e3 * (time.perf_counter() - tic) / args.n
+        ds.occluders
+        common_fields = dict(side_px=side, frame_px=cfg.frame_px, n=args.n,
+                             occlusion_p=cfg.occlusion_p, n_occluders_bank=len(ds.occluders),
+                             render_ms_per_frame=round(render_ms, 2))
+        for i in range(min(args.warmup, args.n)):
+            ds[i]
+        cpu_rate = rate(lambda i: ds[i % args.n], args.n)
+        common.emit("pipeline", args, cfg, torch.device("cpu"), 1, path="cpu",
+                    crops_per_s_per_core=round(cpu_rate, 2),
+                    ms_per_crop=round(1e3 / cpu_rate, 3), **common_fields)
+
+        items = gpu_path.GpuPathItems(ds)
+        plan_rate = rate(lambda i: items[i % args.n], args.n)
+        bank = ga.OccluderBank(ds.occluders, device)
+        batch = args.batch
+        batches = [gpu_path.collate([items[(b * batch + j) % args.n] for j in range(batch)])
+                   for b in range(2)]
+        times = common.timed(lambda: gpu_path.render(batches[0], bank, side, device),
+                             args.steps, args.warmup, device)
+        render_rate = batch / float(np.median(times))
+        per_core = 1 / (1 / plan_rate + (1 / render_rate if device.type == "cpu" else 0))
+        common.emit("pipeline", args, cfg, device, batch, path="gpu",
+                    worker_plans_per_s_per_core=round(plan_rate, 2),
+                    device_crops_per_s=round(render_rate, 2),
+                    crops_per_s_per_core=round(per_core, 2),
+                    note=("device part on 1 CPU thread (reference)" if device.type == "cpu"
+                          else "per core = worker part; device part is device_crops_per_s"),
+                    **common_fields)
+
+
+if __name__ == "__main__":
+    main()

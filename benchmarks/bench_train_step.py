@@ -1,0 +1,93 @@
+"""Training-step speed, model only (synthetic tensors, no data loading): images/s, FLOPs per
+image (torch.utils.flop_counter, forward) and MFU (3x forward FLOPs per trained image / peak).
+
+The loop uses the fast-path settings itself: Adam (fused on CUDA), bf16 autocast when the profile
+has amp=True, channels_last when the profile has channels_last=True, torch.compile with
+--compile, and train.l1_loss. --profile-trace prints torch.profiler's top-15 ops of one step.
+
+    python benchmarks/bench_train_step.py --profile smoke --steps 10
+    python benchmarks/bench_train_step.py --profile gpu --batch 128 --compile
+    python benchmarks/bench_train_step.py --profile cpu --profile-trace
+"""
+from __future__ import annotations
+
+import statistics
+
+import torch
+
+import common
+from posebook import model as model_lib
+from posebook.train import l1_loss
+
+
+def make_step(config, device, batch: int, compile_model: bool):
+    torch.manual_seed(0)
+    net = model_lib.build(config.replace(pretrained="none")).to(device)
+    flops = model_lib.flops_per_image(net)
+    if config.channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    net.train()
+    forward = torch.compile(net) if compile_model else net
+    fused = device.type == "cuda"
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-4, fused=fused)
+    S = config.input_px
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (batch, 3, S, S), dtype=torch.uint8, generator=g)
+    f = 1.5 * S
+    K = torch.tensor([[f, 0, (S - 1) / 2], [0, f, (S - 1) / 2], [0, 0, 1]]).expand(batch, 3, 3)
+    joints = torch.randn(batch, 17, 3, generator=g) * 300 + torch.tensor([0, 0, 4000.0])
+    images, K, joints = images.to(device), K.contiguous().to(device), joints.to(device)
+    if config.channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+
+    def step():
+        with common.autocast(config, device):
+            pred = forward(images, K)
+        loss = l1_loss(pred, joints, config.loss)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    return step, flops, fused
+
+
+def main() -> None:
+    p = common.parser(__doc__.splitlines()[0])
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--profile-trace", action="store_true",
+                   help="print torch.profiler key_averages top-15 for one step")
+    args = p.parse_args()
+    config, device = common.setup(args)
+    batch = args.batch or config.batch_size
+    step, flops, fused = make_step(config, device, batch, args.compile or config.compile)
+    times = common.timed(step, args.steps, args.warmup, device)
+    median = statistics.median(times)
+    peak, peak_source = common.peak_flops(device)
+    images_per_s = batch / median
+    achieved = 3 * flops * images_per_s
+    common.emit("train_step", args, config, device, batch, backbone=config.backbone,
+                input_px=config.input_px, amp_bf16=config.amp, channels_last=config.channels_last,
+                compile=bool(args.compile or config.compile), fused_adam=fused,
+                steps=args.steps, step_ms_median=round(1e3 * median, 3),
+                step_ms_min=round(1e3 * min(times), 3), images_per_s=round(images_per_s, 2),
+                images_per_s_best=round(batch / min(times), 2),
+                forward_gflops_per_image=round(flops / 1e9, 4),
+                train_tflops_per_s=round(achieved / 1e12, 4),
+                peak_tflops_per_s=None if peak is None else round(peak / 1e12, 3),
+                peak_source=peak_source,
+                mfu=None if peak is None else round(achieved / peak, 4))
+    if args.profile_trace:
+        activities = [torch.profiler.ProfilerActivity.CPU]
+        sort = "self_cpu_time_total"
+        if device.type == "cuda":
+            activities.append(torch.profiler.ProfilerActivity.CUDA)
+            sort = "self_cuda_time_total"
+        with torch.profiler.profile(activities=activities) as prof:
+            step()
+            common.sync(device)
+        print(prof.key_averages().table(sort_by=sort, row_limit=15), flush=True)
+
+
+if __name__ == "__main__":
+    main()

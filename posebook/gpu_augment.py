@@ -1,0 +1,399 @@
+"""Augmentation on an accelerator: the pixel work of `posebook.crop` and `posebook.augment`,
+batched in torch (any device; the tests run it on CPU tensors).
+
+The split of labour keeps both paths drawing from one distribution: every random number is still
+drawn on the CPU with numpy, by the same calls in the same order as the CPU path
+(`augment.sample_geometry`; `sample_occlusion` mirrors `augment.occlude`; `sample_appearance`
+mirrors `augment.appearance`), and crop cameras still come from `crop.crop_camera`. Given the same
+`rng`, the two paths therefore make the same choices, and only the pixels are computed here:
+
+- **perspective crop** (`warp`): the homography from destination to source pixels,
+  ``H = K_src R_src R_dst^T K_dst^-1`` (`homography`; no lens distortion), sampled bilinearly
+  with `torch.nn.functional.grid_sample`; strong shrinking is area-prefiltered first, like
+  `camera.reproject_image`.
+- **occluder compositing** (`composite`): the bank is uploaded once (`OccluderBank`: padded RGBA
+  tensor plus a 2x area pyramid); every paste is an axis-aligned resample into its integer
+  rectangle (the same rectangle `augment.occlude` computes) and an alpha blend, all pastes of a
+  batch in one `grid_sample` call.
+- **appearance** (`colour`, `blur`): one affine RGB map per image (saturation, hue rotation,
+  contrast about the mean grey, brightness), then a per-image Gaussian blur (reflect-101 border,
+  OpenCV's kernel size).
+
+Convention: images are (B, C, H, W) tensors with values in [0, 255] (uint8 or float); pixel
+centres at integer coordinates (OpenCV's), as in `posebook.camera`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import augment
+from .camera import Camera
+from .crop import crop_camera
+
+
+def _check_images(images: torch.Tensor, name: str = "images") -> None:
+    if not (isinstance(images, torch.Tensor) and images.ndim == 4):
+        raise ValueError(f"{name}: expected a (B, C, H, W) tensor, got "
+                         f"{tuple(getattr(images, 'shape', ())) or type(images).__name__}")
+
+
+# --- perspective warp ----------------------------------------------------------------------------
+def homography(src_camera: Camera, dst_camera: Camera) -> np.ndarray:
+    """(3, 3) map from `dst_camera` pixels to `src_camera` pixels (homogeneous), for two
+    undistorted cameras sharing one optical centre."""
+    if src_camera.distortion is not None or dst_camera.distortion is not None:
+        raise ValueError("homography: both cameras must be undistorted (distortion=None); the "
+                         "GPU warp handles no lens distortion")
+    if not np.allclose(src_camera.t, dst_camera.t, atol=1e-3):
+        raise ValueError(f"homography needs one optical centre, got t={src_camera.t.tolist()} "
+                         f"and t={dst_camera.t.tolist()}")
+    return src_camera.K @ src_camera.R @ dst_camera.R.T @ np.linalg.inv(dst_camera.K)
+
+
+def _sample(images: torch.Tensor, dst_to_src: torch.Tensor, out_hw: tuple[int, int],
+            border_value: float) -> torch.Tensor:
+    """Bilinear homography sampling of float images (B,C,H,W) -> (B,C,h,w)."""
+    B, C, H, W = images.shape
+    h, w = out_hw
+    v, u = torch.meshgrid(torch.arange(h, dtype=images.dtype, device=images.device),
+                          torch.arange(w, dtype=images.dtype, device=images.device), indexing="ij")
+    dst = torch.stack([u, v, torch.ones_like(u)], -1).reshape(1, h * w, 3)
+    src = dst @ dst_to_src.to(images.dtype).transpose(1, 2)              # (B, h*w, 3)
+    z = src[..., 2:]
+    ok = z > 1e-12
+    xy = torch.where(ok, src[..., :2] / torch.where(ok, z, torch.ones_like(z)),
+                     torch.full_like(src[..., :2], -1e4))
+    scale = torch.tensor([2.0 / W, 2.0 / H], dtype=images.dtype, device=images.device)
+    grid = ((xy + 0.5) * scale - 1).reshape(B, h, w, 2)                  # align_corners=False
+    if border_value:
+        images = torch.cat([images, torch.ones_like(images[:, :1])], 1)
+    out = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    if border_value:
+        out = out[:, :C] + (1 - out[:, C:]) * border_value
+    return out
+
+
+def warp(images: torch.Tensor, dst_to_src, out_size_wh, border_value: float = 0.0,
+         scales=None) -> torch.Tensor:
+    """Reproject a batch of images with per-image homographies (see `homography`).
+
+    Args:
+        images: (B, C, H, W) uint8 or float, values in [0, 255].
+        dst_to_src: (B, 3, 3) destination pixel -> source pixel homographies (numpy or tensor).
+        out_size_wh: (w, h) of the output.
+        border_value: fill for pixels that see outside the source image.
+        scales: (B,) destination/source zoom per image (None = estimated from the upper-left
+            2x2 blocks); images with scale < 0.7 are first area-downscaled by an integer
+            factor, as `camera.reproject_image` downscales to the zoom.
+    Returns:
+        (B, C, h, w) float32 (uint8 input) or the input's float dtype, values in [0, 255].
+    """
+    _check_images(images)
+    B, C, H, W = images.shape
+    H_all = torch.as_tensor(np.asarray(torch.as_tensor(dst_to_src).cpu(), np.float64))
+    if tuple(H_all.shape) != (B, 3, 3):
+        raise ValueError(f"dst_to_src: expected ({B}, 3, 3) homographies, got {tuple(H_all.shape)}")
+    out_w, out_h = (int(v) for v in out_size_wh)
+    images = images.float() if not images.is_floating_point() else images
+    if scales is None:
+        scales = np.abs(np.linalg.det(H_all[:, :2, :2].numpy() / H_all[:, 2:, 2:].numpy())) ** -0.5
+    scales = np.asarray(scales, np.float64)
+    factors = np.where(scales < 0.7, np.maximum(1, np.round(1 / scales)), 1)
+    out = images.new_empty(B, C, out_h, out_w)
+    for k in np.unique(factors).astype(int):
+        idx = np.nonzero(factors == k)[0]
+        src, Hk = images[idx], H_all[idx]
+        if k > 1:
+            new_h, new_w = max(1, round(H / k)), max(1, round(W / k))
+            src = F.adaptive_avg_pool2d(src, (new_h, new_w))
+            sx, sy = new_w / W, new_h / H
+            resize = torch.tensor([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5], [0, 0, 1]],
+                                  dtype=torch.float64)
+            Hk = resize @ Hk
+        out[torch.as_tensor(idx, device=images.device)] = _sample(
+            src, Hk.to(images.device), (out_h, out_w), border_value)
+    return out
+
+
+# --- occlusion ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Paste:
+    """One occluder paste: bank index and its integer rectangle in the image (as `augment`)."""
+
+    bank_index: int
+    x0: int
+    y0: int
+    w: int
+    h: int
+
+
+def sample_occlusion(rng: np.random.Generator, bank_shapes, image_hw, p: float,
+                     count: tuple[int, int] = (1, 8),
+                     scale: tuple[float, float] = (0.2, 1.0)) -> list[Paste]:
+    """The pastes `augment.occlude` would make with this `rng` (same draws, same order).
+
+    Args:
+        bank_shapes: sequence of (h, w[, 4]) occluder shapes. image_hw: (H, W) of the image.
+    Returns:
+        list of `Paste` (empty when this image is not augmented), in paste order.
+    """
+    if not 0 <= p <= 1:
+        raise ValueError(f"p must be in [0, 1], got {p}")
+    if not 1 <= count[0] <= count[1]:
+        raise ValueError(f"count must be (low, high) with 1 <= low <= high, got {count}")
+    H, W = image_hw
+    if rng.random() >= p:
+        return []
+    if len(bank_shapes) == 0:
+        raise ValueError("bank_shapes is empty: load a bank with posebook.data.occluders.load_bank")
+    n = int(rng.integers(count[0], count[1] + 1))
+    side_factor = min(H, W) / augment.REFERENCE_SIDE_PX
+    pastes = []
+    for _ in range(n):
+        i = int(rng.integers(len(bank_shapes)))
+        oh, ow = bank_shapes[i][:2]
+        factor = rng.uniform(*scale) * side_factor
+        w, h = max(1, round(ow * factor)), max(1, round(oh * factor))
+        cx, cy = rng.uniform((0, 0), (W, H))
+        pastes.append(Paste(i, int(round(cx - w / 2)), int(round(cy - h / 2)), w, h))
+    return pastes
+
+
+class OccluderBank:
+    """An occluder bank on a device: (L, N, 4, P, P) float RGBA pyramid, level l area-downscaled
+    by 2**l, each occluder at the top-left of its P x P slot (P a multiple of 2**(L-1)).
+
+    Args:
+        occluders: sequence of (h, w, 4) uint8 RGBA arrays (reference scale, see
+            `posebook.data.occluders`). levels: pyramid levels L.
+    """
+
+    def __init__(self, occluders, device="cpu", levels: int = 3):
+        if len(occluders) == 0:
+            raise ValueError("OccluderBank: occluders is empty")
+        for occ in occluders:
+            if occ.ndim != 3 or occ.shape[2] != 4 or occ.dtype != np.uint8:
+                raise ValueError(f"occluders must be (h, w, 4) uint8 RGBA, got {occ.shape} "
+                                 f"{occ.dtype}")
+        self.shapes = [tuple(o.shape[:2]) for o in occluders]
+        step = 2 ** (levels - 1)
+        P = -(-max(max(s) for s in self.shapes) // step) * step
+        base = torch.zeros(len(occluders), 4, P, P)
+        for i, occ in enumerate(occluders):
+            base[i, :, :occ.shape[0], :occ.shape[1]] = torch.from_numpy(occ).permute(2, 0, 1)
+        pyramid = [base]
+        for _ in range(levels - 1):
+            smaller = F.avg_pool2d(pyramid[-1], 2)
+            pyramid.append(F.pad(smaller, (0, P - smaller.shape[-1], 0, P - smaller.shape[-2])))
+        self.side, self.levels = P, levels
+        self.tensor = torch.stack(pyramid).to(device)                     # (L, N, 4, P, P)
+
+    def __len__(self) -> int:
+        return len(self.shapes)
+
+
+def composite(images: torch.Tensor, bank: OccluderBank, pastes: list[list[Paste]]):
+    """Alpha-blend the planned pastes into a batch, in order (as `augment.occlude`).
+
+    Args:
+        images: (B, 3, H, W) uint8 or float in [0, 255] (not modified).
+        pastes: B lists of `Paste` (from `sample_occlusion`).
+    Returns:
+        (images (B, 3, H, W) float rounded to integer levels, mask (B, H, W) bool covered pixels
+        (alpha > 0.5), count (B,) int64 pastes per image).
+    """
+    _check_images(images)
+    B, _, H, W = images.shape
+    if len(pastes) != B:
+        raise ValueError(f"pastes: expected {B} lists (one per image), got {len(pastes)}")
+    out = images.float().clone()
+    mask = torch.zeros(B, H, W, dtype=torch.bool, device=images.device)
+    count = torch.tensor([len(p) for p in pastes], dtype=torch.int64)
+    flat = [(b, k, p) for b, plist in enumerate(pastes) for k, p in enumerate(plist)]
+    if not flat:
+        return out, mask, count
+    dev, P, L = images.device, bank.side, bank.levels
+    slot = np.array([k for _, k, _ in flat])
+    # per paste: rectangle, source size, batch index, bank index, pyramid level (all on the CPU)
+    rect = np.array([[p.x0, p.y0, p.w, p.h, bank.shapes[p.bank_index][1],
+                      bank.shapes[p.bank_index][0]] for _, _, p in flat], np.float64)
+    level = np.clip(np.round(np.log2(1 / np.minimum(rect[:, 2] / rect[:, 4],
+                                                    rect[:, 3] / rect[:, 5]))), 0, L - 1)
+    index = torch.tensor([[b, p.bank_index, int(lv)] for (b, _, p), lv in zip(flat, level)],
+                         dtype=torch.int64).to(dev)
+    x0, y0, w, h, ow, oh, to_norm = torch.from_numpy(np.concatenate(
+        [rect, 2.0 / P / 2.0 ** level[:, None]], 1)).float().to(dev).unbind(1)
+    b_idx = index[:, 0]
+    src = bank.tensor[index[:, 2], index[:, 1]]                          # (M, 4, P, P)
+    u = torch.arange(W, dtype=torch.float32, device=dev)
+    v = torch.arange(H, dtype=torch.float32, device=dev)
+    # output pixel u -> occluder pixel s = (u - x0 + 0.5) ow / w - 0.5 (cv2.resize's mapping),
+    # normalised for grid_sample in the level's (2**l times smaller) slot
+    su = (u[None] - x0[:, None] + 0.5) * (ow / w * to_norm)[:, None] - 1   # (M, W)
+    sv = (v[None] - y0[:, None] + 0.5) * (oh / h * to_norm)[:, None] - 1   # (M, H)
+    grid = torch.stack(torch.broadcast_tensors(su[:, None, :], sv[:, :, None]), -1)
+    patch = F.grid_sample(src, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    inside = ((u[None] >= x0[:, None]) & (u[None] < (x0 + w)[:, None]))[:, None, :] & \
+        ((v[None] >= y0[:, None]) & (v[None] < (y0 + h)[:, None]))[:, :, None]   # (M, H, W)
+    alpha = patch[:, 3] * inside / 255                                    # (M, H, W)
+    for k in range(int(slot.max()) + 1):
+        sel = torch.as_tensor(np.nonzero(slot == k)[0], device=dev)
+        b = b_idx[sel]
+        a = alpha[sel, None]
+        blended = out[b] + a * (patch[sel, :3] - out[b])
+        out[b] = torch.floor(blended + 0.5).clamp_(0, 255)
+        mask[b] |= alpha[sel] * 255 > 127.5
+    return out, mask, count
+
+
+# --- appearance -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Appearance:
+    """Parameters of one `augment.appearance` call: hue shift (deg), saturation and contrast
+    factors, brightness (fraction of 255), blur sigma at the image size (0 = no blur)."""
+
+    hue_deg: float
+    saturation: float
+    contrast: float
+    brightness: float
+    blur_sigma_px: float
+
+
+def sample_appearance(rng: np.random.Generator, image_hw, hue_deg: float = 12.0,
+                      saturation=(0.7, 1.3), contrast=(0.7, 1.3), brightness: float = 0.15,
+                      blur_p: float = 0.3, blur_sigma_px=(0.3, 1.5)) -> Appearance:
+    """The parameters `augment.appearance` draws with this `rng` (same draws, same order)."""
+    hue = rng.uniform(-hue_deg, hue_deg)
+    sat = rng.uniform(*saturation)
+    con = rng.uniform(*contrast)
+    bri = rng.uniform(-brightness, brightness)
+    sigma = 0.0
+    if rng.random() < blur_p:
+        sigma = rng.uniform(*blur_sigma_px) * min(image_hw) / augment.REFERENCE_SIDE_PX
+    return Appearance(float(hue), float(sat), float(con), float(bri), float(sigma))
+
+
+def colour(images: torch.Tensor, params: list[Appearance]) -> torch.Tensor:
+    """The colour part of `augment.appearance`: one affine RGB map per image (saturation towards
+    luma grey and hue rotation, `augment._colour_matrix`; contrast about the image's mean grey;
+    brightness), saturated to [0, 255] and rounded.
+
+    Args:
+        images: (B, 3, H, W) RGB in [0, 255]. params: B `Appearance`.
+    Returns:
+        (B, 3, H, W) float, integer levels in [0, 255].
+    """
+    _check_images(images)
+    B = images.shape[0]
+    if len(params) != B or images.shape[1] != 3:
+        raise ValueError(f"colour: expected (B, 3, H, W) images and B params, got "
+                         f"{tuple(images.shape)} and {len(params)} params")
+    x = images.float()
+    dev = x.device
+    matrices = np.stack([p.contrast * augment._colour_matrix(np.radians(p.hue_deg), p.saturation)
+                         for p in params])
+    gains = torch.tensor([p.contrast for p in params], dtype=torch.float32, device=dev)
+    bright = torch.tensor([255 * p.brightness for p in params], dtype=torch.float32, device=dev)
+    offset = (1 - gains) * x.mean(dim=(1, 2, 3)) + bright                     # (B,)
+    M = torch.tensor(matrices, dtype=torch.float32, device=dev)               # (B, 3, 3)
+    out = torch.einsum("bij,bjhw->bihw", M, x) + offset.view(B, 1, 1, 1)
+    return torch.round(torch.clamp(out, 0, 255))
+
+
+def blur(images: torch.Tensor, sigmas_px) -> torch.Tensor:
+    """Per-image Gaussian blur (sigma 0 = unchanged), OpenCV's kernel size for uint8
+    (``round(6 sigma + 1) | 1``) and reflect-101 border; result rounded.
+
+    Args:
+        images: (B, C, H, W) float in [0, 255]. sigmas_px: (B,) sigmas, pixels.
+    """
+    _check_images(images)
+    B, C, H, W = images.shape
+    sigmas = np.asarray(sigmas_px, np.float64).reshape(-1)
+    if sigmas.shape != (B,) or np.any(sigmas < 0):
+        raise ValueError(f"sigmas_px: expected {B} values >= 0, got {sigmas.tolist()}")
+    if not np.any(sigmas > 0):
+        return images.float()
+    sizes = np.where(sigmas > 0, (np.round(sigmas * 6 + 1).astype(int) | 1), 1)
+    radius = int(min(sizes.max() // 2, H - 1, W - 1))
+    taps = np.arange(-radius, radius + 1)
+    kernels = np.zeros((B, 2 * radius + 1))
+    for i, (s, n) in enumerate(zip(sigmas, sizes)):
+        if s > 0:
+            r = min(n // 2, radius)
+            g = np.where(np.abs(taps) <= r, np.exp(-taps ** 2 / (2 * s * s)), 0)
+            kernels[i] = g / g.sum()
+        else:
+            kernels[i, radius] = 1
+    k = torch.tensor(kernels, dtype=torch.float32, device=images.device).repeat_interleave(C, 0)
+    x = images.float().reshape(1, B * C, H, W)
+    x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="reflect"), k.view(B * C, 1, 1, -1),
+                 groups=B * C)
+    x = F.conv2d(F.pad(x, (0, 0, radius, radius), mode="reflect"), k.view(B * C, 1, -1, 1),
+                 groups=B * C)
+    return torch.round(x.reshape(B, C, H, W))
+
+
+# --- the whole training augmentation for a batch ---------------------------------------------------
+@dataclass(frozen=True)
+class Plan:
+    """Everything drawn on the CPU for one batch: (B, 3, 3) crop homographies (crop pixel ->
+    frame pixel), (B,) zooms, B crop cameras, B paste lists, B `Appearance` (or None)."""
+
+    homographies: np.ndarray
+    scales: np.ndarray
+    cameras: list
+    pastes: list
+    appearance: list | None
+
+
+def plan_batch(rngs, cameras, boxes_xywh_px, out_side: int, bank_shapes, occlusion_p: float,
+               geometry: bool = True, appearance: bool = True, fill: float = 0.9) -> Plan:
+    """Draw one batch's augmentation, per image in the CPU path's order: geometry
+    (`augment.sample_geometry` -> `crop.crop_camera`), occlusion, appearance.
+
+    Args:
+        rngs: B numpy Generators (one per image). cameras: B undistorted frame cameras.
+        boxes_xywh_px: (B, 4) person boxes in the frames. bank_shapes: occluder (h, w) shapes.
+    """
+    if not (len(rngs) == len(cameras) == len(boxes_xywh_px)):
+        raise ValueError(f"rngs, cameras, boxes_xywh_px: expected equal lengths, got "
+                         f"{len(rngs)}, {len(cameras)}, {len(boxes_xywh_px)}")
+    homs, scales, crop_cams, pastes, looks = [], [], [], [], []
+    for rng, cam, box in zip(rngs, cameras, boxes_xywh_px):
+        kwargs = augment.sample_geometry(rng) if geometry else {}
+        new = crop_camera(cam, box, out_side, fill, **kwargs)
+        homs.append(homography(cam, new))
+        scales.append(np.sqrt(abs(np.linalg.det(new.K[:2, :2]) / np.linalg.det(cam.K[:2, :2]))))
+        crop_cams.append(new)
+        pastes.append(sample_occlusion(rng, bank_shapes, (out_side, out_side), occlusion_p)
+                      if occlusion_p > 0 else [])
+        if appearance:
+            looks.append(sample_appearance(rng, (out_side, out_side)))
+    return Plan(np.stack(homs), np.array(scales), crop_cams, pastes,
+                looks if appearance else None)
+
+
+def apply(frames: torch.Tensor, plan: Plan, bank: OccluderBank | None, out_side: int,
+          border_value: float = 0.0) -> dict:
+    """Render a `Plan` on the frames' device.
+
+    Args:
+        frames: (B, 3, H, W) uint8 source images that the plan's homographies refer to (full
+            frames or cached wide crops), on the target device.
+    Returns:
+        dict(image (B, 3, S, S) uint8, mask (B, S, S) bool covered by occluders,
+        n_occluders (B,) int64).
+    """
+    crops = warp(frames, plan.homographies, (out_side, out_side), border_value, plan.scales)
+    crops = torch.round(crops).clamp_(0, 255)
+    if bank is None and any(plan.pastes):
+        raise ValueError("apply: the plan pastes occluders but bank is None")
+    crops, mask, count = composite(crops, bank, plan.pastes)
+    if plan.appearance is not None:
+        crops = blur(colour(crops, plan.appearance), [a.blur_sigma_px for a in plan.appearance])
+    return {"image": crops.clamp_(0, 255).to(torch.uint8), "mask": mask, "n_occluders": count}

@@ -1,0 +1,95 @@
+"""The benchmark scripts run at tiny sizes on the CPU and print valid JSON lines; the GPU
+augmentation path of the benchmarks reproduces PoseDataset's training items."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks"
+COMMON_KEYS = {"bench", "device", "device_kind", "profile", "batch", "threads", "torch",
+               "command"}
+TINY = ["--profile", "smoke", "--device", "cpu", "--steps", "2", "--warmup", "1"]
+RUNS = {
+    "train_step": ["bench_train_step.py", *TINY, "--batch", "4", "--profile-trace"],
+    "inference": ["bench_inference.py", *TINY, "--batch", "4", "--latency-steps", "2"],
+    "pipeline": ["bench_pipeline.py", *TINY, "--sides", "32", "--n", "4", "--batch", "4"],
+    "train_e2e_cpu": ["bench_train_e2e.py", *TINY, "--batch", "4", "--n-train", "16"],
+    "train_e2e_gpu": ["bench_train_e2e.py", *TINY, "--batch", "4", "--n-train", "16",
+                      "--augment", "gpu"],
+}
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory):
+    """Start every script at once (they mostly wait on imports), then collect their output."""
+    env = dict(os.environ, POSEBOOK_CACHE=str(tmp_path_factory.mktemp("cache")),
+               POSEBOOK_RUNS=str(tmp_path_factory.mktemp("runs")), OMP_NUM_THREADS="1")
+    procs = {name: subprocess.Popen([sys.executable, str(BENCH / args[0]), *args[1:]], cwd=ROOT,
+                                    env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True)
+             for name, args in RUNS.items()}
+    results = {}
+    for name, proc in procs.items():
+        out, err = proc.communicate(timeout=180)
+        results[name] = (proc.returncode, out, err)
+    return results
+
+
+def json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+@pytest.mark.parametrize("name", list(RUNS))
+def test_script_prints_json_lines(outputs, name):
+    code, out, err = outputs[name]
+    assert code == 0, err[-2000:]
+    records = json_lines(out)
+    assert records, out[-2000:]
+    for record in records:
+        assert COMMON_KEYS <= set(record), sorted(COMMON_KEYS - set(record))
+        assert record["profile"] == "smoke" and record["device_kind"] == "cpu"
+        assert RUNS[name][0] in record["command"]
+        rate = record.get("images_per_s", record.get("crops_per_s_per_core"))
+        assert rate is not None and rate > 0
+
+
+def test_train_step_reports_flops_and_trace(outputs):
+    _, out, _ = outputs["train_step"]
+    record = json_lines(out)[0]
+    assert record["forward_gflops_per_image"] > 0 and record["peak_tflops_per_s"] > 0
+    assert 0 < record["mfu"] < 1
+    assert "Self CPU" in out and "aten::" in out        # the profiler's key_averages table
+
+
+def test_pipeline_reports_both_paths(outputs):
+    records = json_lines(outputs["pipeline"][1])
+    assert sorted(r["path"] for r in records) == ["cpu", "gpu"]
+    assert all(r["side_px"] == 32 for r in records)
+
+
+def test_gpu_path_reproduces_pose_dataset(monkeypatch, tmp_path):
+    torch = pytest.importorskip("torch")
+    monkeypatch.syspath_prepend(str(BENCH))
+    monkeypatch.setenv("POSEBOOK_CACHE", str(tmp_path))
+    import gpu_path
+    from posebook import gpu_augment, profiles
+    from posebook.data.dataset import PoseDataset
+
+    config = profiles.get("smoke", ["n_train=6", "occlusion_p=1.0"])
+    ds = PoseDataset(config, "train", cache="memory")
+    ds.set_epoch(3)
+    items = gpu_path.GpuPathItems(ds)
+    batch = gpu_path.collate([items[i] for i in range(len(ds))])
+    out = gpu_path.render(batch, gpu_augment.OccluderBank(ds.occluders), config.input_px, "cpu")
+    for i in range(len(ds)):
+        ref = ds[i]
+        assert int(out["n_occluders"][i]) == int(ref["n_occluders"]) >= 1
+        np.testing.assert_allclose(batch["joints_cam_mm"][i], ref["joints_cam_mm"], atol=1e-3)
+        np.testing.assert_allclose(batch["intrinsics"][i], ref["intrinsics"], atol=1e-4)
+        diff = (out["image"][i].float() - ref["image"].float()).abs().mean()
+        assert diff < 2.0, (i, float(diff))
