@@ -39,10 +39,12 @@ class RunConfig:
     augment_geometry: bool = True       # scale / rotation / translation / flip on the crop
     augment_appearance: bool = True     # blur and colour changes
     num_workers: int = 0                # DataLoader workers (0 = main process)
+    num_threads: int = 0                # torch.set_num_threads for training/eval on CPU; 0 = torch's default
 
     # --- model --------------------------------------------------------------------------
     backbone: str = "mobilenet_v3_small"  # "tiny" | "mobilenet_v3_small" | "resnet18|34|50" | "resnet50v2"
-    pretrained: str = ""                # path to backbone weights; "" = random init
+    pretrained: str = ""                # weights file; "" = look in the torch/timm caches; "none" = random init
+    require_pretrained: bool = False    # missing ImageNet weights: error instead of warning
     input_px: int = 128                 # crop side fed to the network
     stride: int = 16                    # backbone output stride (16 or 32)
     depth_bins: int = 16                # D: depth cells of each joint's volumetric heatmap
@@ -59,9 +61,11 @@ class RunConfig:
     lr_max: float = 2e-3
     cycle_steps: int = 1000             # one triangular LR cycle (min -> max -> min)
     weight_decay: float = 0.0
+    bn_momentum: float = 0.0            # BatchNorm running-stat momentum in training; 0 = the backbone's own
     grad_clip: float = 0.0              # 0 = off
     snapshots: int = 3                  # keep weights at the last N LR minima
     eval_every: int = 500
+    checkpoint_every: int = 0           # save checkpoints/last.pt every N steps; 0 = eval_every
     amp: bool = False                   # bf16 autocast (GPU)
     channels_last: bool = False
     compile: bool = False               # torch.compile
@@ -71,6 +75,7 @@ class RunConfig:
     flip_test: bool = True
     ensemble: bool = True               # average the snapshot models
     ablation_seeds: tuple[int, ...] = (0,)
+    ablation_steps: int = 0             # steps of each chapter-06 ablation run; 0 = steps
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -97,14 +102,19 @@ PROFILES: dict[str, RunConfig] = {
     "smoke": RunConfig(
         profile="smoke", backbone="tiny", input_px=64, stride=8, depth_bins=8, frame_px=256,
         n_train=256, n_val=32, n_test=64, n_occluders_bank=40, steps=120, batch_size=16,
-        cycle_steps=40, lr_min=1e-4, lr_max=3e-3, eval_every=60,
+        cycle_steps=40, lr_min=1e-4, lr_max=3e-3, eval_every=60, num_threads=1,
+        ablation_steps=12,
     ),
-    "cpu": RunConfig(profile="cpu"),
+    "cpu": RunConfig(
+        profile="cpu", steps=1350, cycle_steps=450, snapshots=2, eval_every=225,
+        bn_momentum=0.1, num_threads=1, num_workers=1,
+        ablation_steps=450,
+    ),
     "gpu": RunConfig(
         profile="gpu", backbone="resnet50v2", input_px=256, stride=16, depth_bins=16,
         n_train=50000, n_val=1000, n_test=2000, steps=12000, batch_size=64, cycle_steps=4000,
         lr_min=1e-5, lr_max=5e-4, amp=True, channels_last=True, num_workers=8,
-        ablation_seeds=(0, 1, 2), eval_every=2000,
+        ablation_seeds=(0, 1, 2), eval_every=2000, ablation_steps=1000,
     ),
     "paper": RunConfig(
         profile="paper", dataset="h36m", occluders="voc", backbone="resnet50v2", input_px=256,

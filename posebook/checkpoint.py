@@ -1,0 +1,47 @@
+"""Checkpoints: atomic save/load of a training state, and config comparison for `--resume`.
+
+A checkpoint is one ``torch.save`` dict written to a temporary file and renamed into place, so
+a run killed at any moment (even SIGKILL) leaves either the previous checkpoint or the new one,
+never a torn file.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .paths import atomic_path
+from .profiles import RunConfig
+
+
+def save(path: str | Path, state: dict) -> Path:
+    """Write `state` (tensors, numbers, dicts) to `path` atomically; returns the path."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    return path
+
+
+def load(path: str | Path) -> dict:
+    """Read a checkpoint written by `save` (onto the CPU)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def config_diff(saved: RunConfig | dict, wanted: RunConfig | dict) -> dict[str, tuple]:
+    """{key: (saved value, wanted value)} for every field that differs."""
+    a = saved.to_dict() if isinstance(saved, RunConfig) else dict(saved)
+    b = wanted.to_dict() if isinstance(wanted, RunConfig) else dict(wanted)
+    norm = lambda v: list(v) if isinstance(v, tuple) else v  # noqa: E731 (json has no tuples)
+    return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b))
+            if norm(a.get(k)) != norm(b.get(k))}
+
+
+def check_same_config(saved: RunConfig | dict, wanted: RunConfig | dict, where: str) -> None:
+    """Raise ValueError listing the differing keys when `saved` != `wanted`."""
+    diff = config_diff(saved, wanted)
+    if diff:
+        lines = ", ".join(f"{k}: checkpoint {a!r} vs requested {b!r}" for k, (a, b) in diff.items())
+        raise ValueError(f"{where} was made with a different config; differing keys: {lines}")

@@ -1,0 +1,320 @@
+"""Evaluation of a run: flip test-time augmentation, the snapshot ensemble, clean and occluded
+test sets, the mean-pose baseline and the left/right-swapped error.
+
+`evaluate_all(run_dir)` writes ``runs/<name>/metrics.json`` (the full config and profile stamped
+in) and ``metrics.md`` (a Markdown table); `load_run(name)` reads a run back for the book.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import checkpoint, metrics, paths
+from .profiles import RunConfig
+
+SPLITS = ("test", "test_occluded")
+
+
+@dataclass
+class Run:
+    """A finished run as read from its folder."""
+    config: RunConfig
+    metrics: dict
+    history: dict
+    path: Path
+
+
+def resolve_run_dir(name_or_dir: str | Path) -> Path:
+    path = Path(name_or_dir)
+    if not (path / "config.json").is_file():      # a run name, or "runs/<name>" from elsewhere
+        path = paths.runs_dir() / path.name
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"no run at {name_or_dir!r} (looked for config.json there and "
+                                f"in {paths.runs_dir()})")
+    return path
+
+
+def load_run(name_or_dir: str | Path) -> Run:
+    """Config, metrics and history of runs/<name> (or a run folder path)."""
+    path = resolve_run_dir(name_or_dir)
+    config = RunConfig.from_dict(json.loads((path / "config.json").read_text()))
+    read = lambda f: json.loads((path / f).read_text()) if (path / f).is_file() else {}  # noqa
+    return Run(config, read("metrics.json"), read("history.json"), path)
+
+
+def snapshot_names(run_dir: Path) -> list[str]:
+    files = sorted((Path(run_dir) / "checkpoints").glob("snapshot_*.pt"),
+                   key=lambda p: int(p.stem.split("_")[1]))
+    return [p.stem for p in files]
+
+
+def load_model(run_dir: str | Path, which: str = "last", device: str = "cpu"):
+    """(PoseNet in eval mode, RunConfig) from checkpoints/<which>.pt ("last" or "snapshot_k")."""
+    from . import model as model_lib
+
+    run_dir = resolve_run_dir(run_dir)
+    state = checkpoint.load(run_dir / "checkpoints" / f"{which}.pt")
+    config = RunConfig.from_dict(state["config"])
+    # the checkpoint holds every weight: skip the search for ImageNet weights (and its warning)
+    net = model_lib.build(config.replace(pretrained="none", require_pretrained=False))
+    net.load_state_dict(state["model"])
+    return net.to(device).eval(), config
+
+
+@torch.no_grad()
+def collect(models: list, dataset, config: RunConfig, device="cpu", flip_variants=(False, True)):
+    """One pass over `dataset` with every model, with and without flip TTA.
+
+    Returns dict with "gt" (N, J, 3) mm, "occluded" (N, J) bool, "family" (N,), "n_occluders"
+    (N,), and "pred"[(model index, flip)] = (rel (N, J, 3), abs (N, J, 3)) mm.
+    """
+    from . import model as model_lib
+
+    loader = torch.utils.data.DataLoader(dataset, batch_size=max(1, config.batch_size * 2),
+                                         num_workers=config.num_workers)
+    gt, occluded, family, n_occluders = [], [], [], []
+    pred = {(m, f): ([], []) for m in range(len(models)) for f in flip_variants}
+    for batch in loader:
+        images = batch["image"].to(device)
+        intrinsics = batch["intrinsics"].to(device)
+        gt.append(batch["joints_cam_mm"].double().numpy())
+        occluded.append(batch["occluded"].numpy())
+        family.append(batch["family"].numpy())
+        n_occluders.append(batch["n_occluders"].numpy())
+        B, S = len(images), config.input_px
+        if True in flip_variants:      # one batch of 2B: the plain view and the mirrored view
+            images = torch.cat([images, images.flip(-1)])
+            intrinsics = torch.cat([intrinsics, model_lib.mirror_intrinsics(intrinsics, S)])
+        for m, net in enumerate(models):
+            net.eval()
+            out = net(images, intrinsics)
+            views = {False: {k: v[:B] for k, v in out.items()}}
+            if True in flip_variants:
+                mirrored = model_lib.mirror_output({k: v[B:] for k, v in out.items()}, S)
+                views[True] = {k: (views[False][k] + mirrored[k]) / 2 for k in mirrored}
+            for flip in flip_variants:
+                pred[(m, flip)][0].append(views[flip]["joints_rel_mm"].double().cpu().numpy())
+                pred[(m, flip)][1].append(views[flip]["joints_cam_mm"].double().cpu().numpy())
+    cat = np.concatenate
+    return {"gt": cat(gt), "occluded": cat(occluded), "family": cat(family),
+            "n_occluders": cat(n_occluders),
+            "pred": {k: (cat(r), cat(a)) for k, (r, a) in pred.items()}}
+
+
+def quick_mpjpe(model, dataset, config: RunConfig, device="cpu") -> float:
+    """Root-relative MPJPE of one model without TTA (the validation curve during training)."""
+    was_training = model.training
+    result = collect([model], dataset, config, device, flip_variants=(False,))
+    model.train(was_training)
+    return metrics.mpjpe(result["pred"][(0, False)][0], result["gt"])
+
+
+def family_names(dataset) -> tuple[str, ...] | None:
+    names = getattr(dataset, "family_names", None)
+    if names is None:
+        try:
+            from .data import synthetic
+            names = synthetic.FAMILIES
+        except ImportError:
+            return None
+    return tuple(names)
+
+
+def split_metrics(pred_rel, pred_abs, result, mean_pose_rel_mm, names) -> dict:
+    """Every number for one split and one prediction (see `evaluate_all`)."""
+    gt = result["gt"]
+    errors = metrics.joint_errors(pred_rel, gt)
+    baseline = np.broadcast_to(mean_pose_rel_mm, gt.shape) if mean_pose_rel_mm is not None else None
+    return {
+        "n": int(len(gt)),
+        "mpjpe_mm": float(errors.mean()),
+        "pa_mpjpe_mm": metrics.pa_mpjpe(pred_rel, gt),
+        "mpjpe_abs_mm": metrics.mpjpe(pred_abs, gt, root=None),
+        "lr_swapped_mpjpe_mm": metrics.left_right_swapped_mpjpe(pred_rel, gt),
+        "mean_pose_baseline_mm": None if baseline is None else metrics.mpjpe(baseline, gt),
+        "per_joint_mm": metrics.per_joint(errors),
+        "per_family_mm": metrics.per_group(errors, result["family"], names),
+        **metrics.occluded_vs_visible(errors, result["occluded"]),
+    }
+
+
+def _combine(result: dict, members: list[int], flip: bool):
+    rel = np.mean([result["pred"][(m, flip)][0] for m in members], axis=0)
+    abs_ = np.mean([result["pred"][(m, flip)][1] for m in members], axis=0)
+    return rel, abs_
+
+
+def _models(run_dir: Path, device: str, model=None) -> tuple[list, list[int], int]:
+    """(models, indices of the snapshot members, index of the last weights). When the last
+    snapshot was taken at the final step it *is* the last model and is loaded once."""
+    state_step = checkpoint.load(run_dir / "checkpoints" / "last.pt")["step"]
+    names = snapshot_names(run_dir)
+    models = [load_model(run_dir, n, device)[0] for n in names]
+    steps = [checkpoint.load(run_dir / "checkpoints" / f"{n}.pt")["step"] for n in names]
+    if steps and steps[-1] == state_step:
+        return models, list(range(len(models))), len(models) - 1
+    models.append(model.eval() if model is not None else load_model(run_dir, "last", device)[0])
+    last = len(models) - 1
+    return models, list(range(len(names))) or [last], last
+
+
+def pick_device(config: RunConfig, device=None) -> torch.device:
+    """`device` if given, else config.device ("auto": CUDA when available)."""
+    if device is not None:
+        return torch.device(device)
+    if config.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(config.device)
+
+
+def set_threads(config: RunConfig) -> None:
+    """Apply config.num_threads (torch CPU threads; 0 leaves torch's default)."""
+    if config.num_threads > 0:
+        torch.set_num_threads(config.num_threads)
+
+
+def evaluate(run_dir: str | Path, split: str = "test", flip: bool = True,
+             ensemble: bool = True, device=None) -> dict:
+    """Metrics of one split for one setting: flip TTA on/off, snapshot ensemble on/off."""
+    from .data.dataset import PoseDataset
+
+    run_dir = resolve_run_dir(run_dir)
+    last = checkpoint.load(run_dir / "checkpoints" / "last.pt")
+    config = RunConfig.from_dict(last["config"])
+    set_threads(config)
+    device = pick_device(config, device)
+    models, snaps, last_index = _models(run_dir, device)
+    dataset = PoseDataset(config, split)
+    result = collect(models, dataset, config, device, flip_variants=(flip,))
+    members = snaps if ensemble else [last_index]
+    rel, abs_ = _combine(result, members, flip)
+    out = split_metrics(rel, abs_, result, mean_pose(last), family_names(dataset))
+    return {"split": split, "flip": flip, "ensemble": ensemble, "members": len(members), **out}
+
+
+def mean_pose(state: dict) -> np.ndarray | None:
+    """(1, J, 3) mean root-relative training pose, mm, accumulated during training."""
+    if not state.get("pose_count"):
+        return None
+    return (state["pose_sum"].double().numpy() / state["pose_count"])[None]
+
+
+def evaluate_all(run_dir: str | Path, model=None, state: dict | None = None,
+                 device=None) -> dict:
+    """Evaluate a run on "test" and "test_occluded" with the config's flip/ensemble setting (plus
+    the MPJPE of every flip x ensemble variant of both); write metrics.json and metrics.md.
+
+    metrics.json: name, profile, dataset, occluders (source label), config (all fields), steps,
+    snapshots, flip, ensemble, train_seconds, variants {"<split>/<flip|no_flip>/<ensemble|last>":
+    MPJPE}, and per split `split_metrics` (MPJPE, PA-MPJPE, absolute MPJPE, left/right-swapped
+    MPJPE, mean-pose baseline, per joint, per posture family, occluded vs visible joints)."""
+    from .data.dataset import PoseDataset
+
+    run_dir = resolve_run_dir(run_dir)
+    state = state or checkpoint.load(run_dir / "checkpoints" / "last.pt")
+    config = RunConfig.from_dict(state["config"])
+    set_threads(config)
+    device = pick_device(config, device)
+    models, snaps, last_index = _models(run_dir, device, model)
+    last = [last_index]
+    out = {"name": run_dir.name, "profile": config.profile, "dataset": config.dataset,
+           "occluders": occluder_label(config), "config": config.to_dict(),
+           "steps": int(state["step"]), "snapshots": snapshot_names(run_dir),
+           "flip": config.flip_test, "ensemble": config.ensemble,
+           "train_seconds": float(state.get("seconds", 0.0)), "variants": {}}
+    for split in SPLITS:
+        dataset = PoseDataset(config, split)
+        result = collect(models, dataset, config, device)
+        members = snaps if config.ensemble else last
+        rel, abs_ = _combine(result, members, config.flip_test)
+        out[split] = split_metrics(rel, abs_, result, mean_pose(state), family_names(dataset))
+        for flip in (False, True):
+            for ens in (False, True):
+                key = f"{split}/{'flip' if flip else 'no_flip'}/{'ensemble' if ens else 'last'}"
+                rel, _ = _combine(result, snaps if ens else last, flip)
+                out["variants"][key] = metrics.mpjpe(rel, result["gt"])
+    paths.write_text_atomic(run_dir / "metrics.json", json.dumps(out, indent=2))
+    paths.write_text_atomic(run_dir / "metrics.md", markdown_table(out))
+    return out
+
+
+def occluder_label(config: RunConfig) -> str:
+    """Where the occluders came from, e.g. "procedural fallback (300 objects)"."""
+    from .data import occluders
+
+    return occluders.load_bank(config, np.random.default_rng(config.seed))[1]
+
+
+def summary_rows(result: dict) -> list[tuple[str, str, str]]:
+    """(quantity, clean test, occluded test) rows of a metrics.json dict, numbers formatted."""
+    fmt = lambda v: "—" if v is None else f"{v:.1f}"  # noqa: E731
+    rows = [("MPJPE (mm)", "mpjpe_mm"), ("PA-MPJPE (mm)", "pa_mpjpe_mm"),
+            ("MPJPE, occluded joints (mm)", "occluded_mm"),
+            ("MPJPE, visible joints (mm)", "visible_mm"),
+            ("left/right-swapped MPJPE (mm)", "lr_swapped_mpjpe_mm"),
+            ("mean-pose baseline (mm)", "mean_pose_baseline_mm")]
+    return [(label, fmt(result["test"].get(k)), fmt(result["test_occluded"].get(k)))
+            for label, k in rows]
+
+
+def markdown_table(result: dict) -> str:
+    lines = ["| | clean test | occluded test |", "|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in summary_rows(result)]
+    return "\n".join(lines) + "\n"
+
+
+def variants_table(result: dict) -> str:
+    """Markdown table of test MPJPE for every flip x ensemble combination (from metrics.json)."""
+    lines = ["| test set | flip TTA | weights | MPJPE (mm) |", "|---|---|---|---|"]
+    for key, value in result["variants"].items():
+        split, flip, weights = key.split("/")
+        lines.append(f"| {split} | {'on' if flip == 'flip' else 'off'} | "
+                     f"{'snapshot ensemble' if weights == 'ensemble' else 'last'} | {value:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+@torch.no_grad()
+def predict_samples(run_dir: str | Path, split: str = "test", indices=(0, 1, 2),
+                    flip: bool = True, ensemble: bool = True) -> dict:
+    """A few test samples with their predictions, for figures.
+
+    Returns dict: image (n, S, S, 3) uint8, gt_mm (n, J, 3), pred_mm (n, J, 3) absolute in the
+    crop camera (root-relative error is what MPJPE measures), family (n,), index (n,).
+    """
+    from .data.dataset import PoseDataset
+
+    run_dir = resolve_run_dir(run_dir)
+    config = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+    models, snaps, last_index = _models(run_dir, "cpu")
+    members = snaps if ensemble else [last_index]
+    dataset = PoseDataset(config, split)
+    subset = torch.utils.data.Subset(dataset, list(indices))
+    result = collect([models[m] for m in members], subset, config, flip_variants=(flip,))
+    _, pred = _combine(result, list(range(len(members))), flip)
+    items = [dataset[i] for i in indices]
+    return {"image": np.stack([it["image"].permute(1, 2, 0).numpy() for it in items]),
+            "gt_mm": result["gt"], "pred_mm": pred, "family": result["family"],
+            "index": np.asarray(indices)}
+
+
+# --- command line ---------------------------------------------------------------------------
+def add_arguments(parser) -> None:
+    parser.add_argument("run", help="run folder (runs/<name>) or run name")
+    parser.add_argument("--split", default="all", choices=("all", *SPLITS))
+    parser.add_argument("--no-flip", action="store_true", help="no flip test-time augmentation")
+    parser.add_argument("--no-ensemble", action="store_true", help="last weights only")
+
+
+def run(args) -> int:
+    splits = SPLITS if args.split == "all" else (args.split,)
+    for split in splits:
+        r = evaluate(args.run, split, flip=not args.no_flip, ensemble=not args.no_ensemble)
+        print(f"{split}: MPJPE {r['mpjpe_mm']:.1f} mm, PA-MPJPE {r['pa_mpjpe_mm']:.1f} mm, "
+              f"left/right swapped {r['lr_swapped_mpjpe_mm']:.1f} mm, mean-pose baseline "
+              f"{r['mean_pose_baseline_mm']:.1f} mm (n={r['n']}, flip={r['flip']}, "
+              f"ensemble of {r['members']})")
+    return 0

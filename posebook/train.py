@@ -1,0 +1,337 @@
+"""Training: Adam, a triangular cyclical learning rate, an L1 loss on 3D coordinates, and a
+snapshot ensemble of the weights at the last learning-rate minima.
+
+A run lives in ``runs/<name>/``::
+
+    config.json                the resolved RunConfig (profile + every parameter)
+    history.json               per-step loss and LR, validation MPJPE every `eval_every` steps
+    checkpoints/last.pt        model, optimizer, step, RNG state, history (atomic writes)
+    checkpoints/snapshot_<k>.pt  weights at the k-th of the last `snapshots` LR minima
+    metrics.json               test results (written by `evaluate.evaluate_all`)
+
+Resuming is exact: the data order is a pure function of (seed, step) -- each epoch is the
+permutation ``np.random.default_rng([seed, epoch])`` -- the augmentation a pure function of
+(seed, index, epoch) (the dataset's job), and the learning rate a pure function of the step; the
+checkpoint holds the rest (weights, Adam moments, torch RNG). On the CPU a run killed with
+SIGKILL and resumed ends bit-identical to an uninterrupted one.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import checkpoint, paths, profiles, schedule
+from .profiles import RunConfig
+
+CHECKPOINTS = "checkpoints"
+
+
+class NonFiniteLoss(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def run_dir_for(name: str) -> Path:
+    if not name or "/" in name or name.startswith("."):
+        raise ValueError(f"run name must be a plain folder name, got {name!r}")
+    return paths.runs_dir() / name
+
+
+def device_for(config: RunConfig) -> torch.device:
+    if config.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if config.device not in ("cpu", "cuda"):
+        raise ValueError(f"config.device must be 'auto', 'cpu' or 'cuda', got {config.device!r}")
+    return torch.device(config.device)
+
+
+def batch_indices(seed: int, step: int, n: int, batch_size: int) -> tuple[int, np.ndarray]:
+    """(epoch, (batch_size,) sample indices) of update `step`: a pure function of its inputs."""
+    per_epoch = n // batch_size
+    if per_epoch < 1:
+        raise ValueError(f"batch_size {batch_size} exceeds the training set size n_train={n}")
+    epoch, position = divmod(step, per_epoch)
+    order = np.random.default_rng([seed, epoch]).permutation(n)
+    return epoch, order[position * batch_size:(position + 1) * batch_size]
+
+
+def l1_loss(pred: dict, joints_cam_mm: torch.Tensor, mode: str) -> torch.Tensor:
+    """Mean absolute coordinate error, mm. mode "root_relative" (challenge) or "absolute"."""
+    if mode == "root_relative":
+        target = joints_cam_mm - joints_cam_mm[:, :1]
+        return (pred["joints_rel_mm"].float() - target).abs().mean()
+    if mode == "absolute":
+        return (pred["joints_cam_mm"].float() - joints_cam_mm).abs().mean()
+    raise ValueError(f"config.loss must be 'root_relative' or 'absolute', got {mode!r}")
+
+
+class Trainer:
+    """Owns the model, optimizer and data of one run; `fit()` trains to `config.steps`."""
+
+    def __init__(self, config: RunConfig, run_dir: Path, progress: bool | str = True):
+        from . import model as model_lib
+        from .data.dataset import PoseDataset
+
+        self.config, self.run_dir, self.progress = config, Path(run_dir), progress
+        self.device = device_for(config)
+        if self.device.type == "cpu":
+            torch.use_deterministic_algorithms(True, warn_only=True)
+            if config.num_threads > 0:
+                torch.set_num_threads(config.num_threads)
+        torch.manual_seed(config.seed)
+        self.model = model_lib.build(config).to(self.device)
+        if config.bn_momentum > 0:   # short runs: running stats must catch up with the weights
+            for module in self.model.modules():
+                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                    module.momentum = config.bn_momentum
+        if config.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.forward = torch.compile(self.model) if config.compile else self.model
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr_min,
+                                          weight_decay=config.weight_decay)
+        self.train_set = PoseDataset(config, "train")
+        self.val_set = PoseDataset(config, "val") if config.n_val > 0 else None
+        self.step = 0
+        self.history: dict = {"step": [], "loss": [], "lr": [], "val_step": [], "val_mpjpe_mm": [],
+                              "images_per_s": []}
+        self.pose_sum = torch.zeros(17, 3, dtype=torch.float64)  # for the mean-pose baseline
+        self.pose_count = 0
+        self.seconds = 0.0
+
+    # --- state ---------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"config": self.config.to_dict(), "step": self.step,
+                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "torch_rng": torch.get_rng_state(), "history": self.history,
+                "pose_sum": self.pose_sum, "pose_count": self.pose_count,
+                "seconds": self.seconds}
+
+    def load_state_dict(self, state: dict) -> None:
+        checkpoint.check_same_config(state["config"], self.config,
+                                     f"checkpoint {self.ckpt_path('last')}")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        self.step, self.history = int(state["step"]), state["history"]
+        self.pose_sum, self.pose_count = state["pose_sum"], int(state["pose_count"])
+        self.seconds = float(state.get("seconds", 0.0))
+
+    def ckpt_path(self, which: str) -> Path:
+        return self.run_dir / CHECKPOINTS / f"{which}.pt"
+
+    def save(self) -> None:
+        bad = [n for n, p in self.model.named_parameters() if not torch.isfinite(p).all()]
+        if bad:
+            raise NonFiniteLoss(f"non-finite weights after step {self.step} ({bad[:3]}); "
+                                f"kept the last good checkpoint {self.ckpt_path('last')}")
+        checkpoint.save(self.ckpt_path("last"), self.state_dict())
+        paths.write_text_atomic(self.run_dir / "history.json", json.dumps(self.history))
+
+    # --- one update -----------------------------------------------------------------------
+    def autocast(self):
+        if not self.config.amp:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+    def images(self, batch: dict) -> torch.Tensor:
+        images = batch["image"].to(self.device, non_blocking=True)
+        if self.config.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return images
+
+    def update(self, batch: dict) -> float:
+        config = self.config
+        lr = schedule.lr_at(self.step, config.steps, config.cycle_steps, config.lr_min,
+                            config.lr_max)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.model.train()
+        joints = batch["joints_cam_mm"].to(self.device)
+        with self.autocast():
+            pred = self.forward(self.images(batch), batch["intrinsics"].to(self.device))
+        loss = l1_loss(pred, joints, config.loss)
+        value = float(loss.detach())
+        if not np.isfinite(value):
+            raise NonFiniteLoss(
+                f"loss is {value} at step {self.step}; training stopped. The last good "
+                f"checkpoint {self.ckpt_path('last')} is kept: lower lr_max or set grad_clip, "
+                f"then --resume")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
+        self.optimizer.step()
+        rel = joints.detach().double().cpu()
+        self.pose_sum += (rel - rel[:, :1]).sum(0)
+        self.pose_count += len(rel)
+        self.history["step"].append(self.step)
+        self.history["loss"].append(value)
+        self.history["lr"].append(lr)
+        self.step += 1
+        return value
+
+    # --- loop -----------------------------------------------------------------------------
+    def loader(self, epoch: int, steps: list[int]):
+        """DataLoader over the given steps of one epoch (workers see the epoch's augmentation)."""
+        if hasattr(self.train_set, "set_epoch"):
+            self.train_set.set_epoch(epoch)
+        c = self.config
+        batches = [batch_indices(c.seed, s, len(self.train_set), c.batch_size)[1].tolist()
+                   for s in steps]
+        return torch.utils.data.DataLoader(
+            self.train_set, batch_sampler=batches, num_workers=c.num_workers,
+            pin_memory=self.device.type == "cuda",
+            generator=torch.Generator().manual_seed(c.seed))  # leaves the global RNG alone
+
+    def fit(self) -> None:
+        from . import evaluate
+
+        c = self.config
+        every = c.checkpoint_every or c.eval_every or c.steps
+        snapshot_at = schedule.snapshot_steps(c.steps, c.cycle_steps, c.snapshots)
+        log = ProgressLog(c.steps, self.step, self.progress)
+        per_epoch = len(self.train_set) // c.batch_size
+        while self.step < c.steps:
+            epoch = self.step // per_epoch
+            steps = list(range(self.step, min(c.steps, (epoch + 1) * per_epoch)))
+            tic = time.perf_counter()
+            for batch in self.loader(epoch, steps):
+                loss = self.update(batch)
+                done = time.perf_counter()
+                self.seconds += done - tic
+                log.update(self.step, loss, self.history["lr"][-1],
+                           len(batch["image"]) / max(done - tic, 1e-9))
+                if self.step in snapshot_at:
+                    k = snapshot_at.index(self.step)
+                    checkpoint.save(self.ckpt_path(f"snapshot_{k}"),
+                                    {"model": self.model.state_dict(), "step": self.step,
+                                     "config": c.to_dict()})
+                if self.val_set is not None and c.eval_every and (
+                        self.step % c.eval_every == 0 or self.step == c.steps):
+                    val = evaluate.quick_mpjpe(self.model, self.val_set, c, self.device)
+                    self.history["val_step"].append(self.step)
+                    self.history["val_mpjpe_mm"].append(val)
+                    log.note(f"step {self.step}: val MPJPE {val:.1f} mm")
+                if self.step % every == 0 or self.step == c.steps:
+                    self.save()
+                tic = time.perf_counter()
+        log.close()
+        self.history["images_per_s"] = [c.steps * c.batch_size / max(self.seconds, 1e-9)]
+        self.save()
+
+
+class ProgressLog:
+    """tqdm bar (loss, LR, images/s) in a terminal; a short text line every N steps in notebooks."""
+
+    def __init__(self, total: int, start: int, mode: bool | str):
+        in_notebook = "ipykernel" in sys.modules
+        self.every = max(1, total // 10)
+        self.bar = None
+        self.text = bool(mode) and (in_notebook or mode == "text")
+        if mode and not self.text:
+            from tqdm.auto import tqdm
+            self.bar = tqdm(total=total, initial=start, desc="train", dynamic_ncols=True)
+        self.rate: list[float] = []
+
+    def update(self, step: int, loss: float, lr: float, images_per_s: float) -> None:
+        self.rate = (self.rate + [images_per_s])[-50:]
+        speed = float(np.median(self.rate))
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{loss:.1f}", lr=f"{lr:.1e}", img_s=f"{speed:.0f}")
+        elif self.text and step % self.every == 0:
+            print(f"step {step}: loss {loss:.1f} mm, lr {lr:.1e}, {speed:.0f} img/s", flush=True)
+
+    def note(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text)
+        elif self.text:
+            print(text, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def train(config: RunConfig, name: str, resume: bool = False, progress: bool | str = True,
+          overwrite: bool = False) -> Path:
+    """Train `config` into runs/<name>/ (see the module docstring); returns the run folder.
+
+    resume: continue from checkpoints/last.pt (the config must be the same; the error lists the
+    differing keys). overwrite: delete an existing run of that name first.
+    """
+    from . import evaluate
+
+    run_dir = run_dir_for(name)
+    last = run_dir / CHECKPOINTS / "last.pt"
+    if resume and not last.is_file():
+        raise FileNotFoundError(f"--resume: no checkpoint at {last}")
+    if not resume and run_dir.exists():
+        if not overwrite and (last.is_file() or (run_dir / "metrics.json").is_file()):
+            raise ValueError(f"run folder {run_dir} already holds a run; use --resume to "
+                             f"continue it or --overwrite to start again")
+        shutil.rmtree(run_dir)
+    state = checkpoint.load(last) if resume else None
+    if state is not None:
+        checkpoint.check_same_config(state["config"], config, f"checkpoint {last}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    paths.write_text_atomic(run_dir / "config.json", config.to_json())
+    trainer = Trainer(config, run_dir, progress)
+    if state is not None:
+        trainer.load_state_dict(state)
+    trainer.fit()
+    evaluate.evaluate_all(run_dir, model=trainer.model, state=trainer.state_dict(),
+                          device=trainer.device)
+    return run_dir
+
+
+def run_cached(config: RunConfig, name: str, force: bool = False,
+               progress: bool | str = True) -> Path:
+    """runs/<name> if it finished with exactly `config`; otherwise train (resuming an
+    unfinished run of the same config, else starting over)."""
+    run_dir = run_dir_for(name)
+    saved = run_dir / "config.json"
+    same = saved.is_file() and not checkpoint.config_diff(json.loads(saved.read_text()), config)
+    if same and not force and (run_dir / "metrics.json").is_file():
+        return run_dir
+    can_resume = same and not force and (run_dir / CHECKPOINTS / "last.pt").is_file()
+    return train(config, name, resume=can_resume, progress=progress, overwrite=True)
+
+
+# --- command line ---------------------------------------------------------------------------
+def add_arguments(parser) -> None:
+    parser.add_argument("--name", required=True, help="run folder name under runs/")
+    parser.add_argument("--profile", default=None,
+                        help=f"one of {', '.join(profiles.PROFILES)} (default: "
+                             f"$POSEBOOK_PROFILE, else gpu with CUDA, else cpu)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="override a config field (repeatable)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue runs/<name> from its last checkpoint")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing run")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args) -> int:
+    saved = run_dir_for(args.name) / "config.json"
+    if args.resume and args.profile is None and saved.is_file():
+        base = RunConfig.from_dict(json.loads(saved.read_text()))
+    else:
+        base = profiles.get(args.profile)
+    config = profiles.apply_overrides(base, args.overrides)
+    try:
+        run_dir = train(config, args.name, resume=args.resume, overwrite=args.overwrite,
+                        progress=not args.no_progress)
+    except NonFiniteLoss as error:
+        print(f"posebook train: {error}", file=sys.stderr)
+        return 3
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    print(f"{run_dir}: test MPJPE {metrics['test']['mpjpe_mm']:.1f} mm "
+          f"(mean-pose baseline {metrics['test']['mean_pose_baseline_mm']:.1f} mm)")
+    return 0

@@ -1,0 +1,77 @@
+"""Evaluation of a trained smoke run: metrics.json contents, flip/ensemble variants, run_cached,
+load_run, predict_samples."""
+import json
+import time
+
+import numpy as np
+import pytest
+
+from posebook import evaluate, metrics, profiles, skeleton, train
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    import os
+    os.environ["POSEBOOK_RUNS"] = str(tmp_path_factory.mktemp("runs"))
+    return train.run_cached(profiles.get("smoke"), "eval_smoke", progress=False)
+
+
+def test_metrics_json_is_stamped(run_dir):
+    m = json.loads((run_dir / "metrics.json").read_text())
+    config = profiles.get("smoke")
+    assert m["profile"] == "smoke" and m["dataset"] == "synthetic"
+    assert m["config"] == json.loads(config.to_json())
+    assert m["occluders"].startswith("procedural fallback (")
+    assert m["steps"] == config.steps
+    assert len(m["snapshots"]) == config.snapshots
+    for split in ("test", "test_occluded"):
+        s = m[split]
+        assert s["n"] == config.n_test
+        assert 0 < s["pa_mpjpe_mm"] <= s["mpjpe_mm"]
+        assert set(s["per_joint_mm"]) == set(skeleton.JOINT_NAMES)
+        assert s["per_family_mm"] and s["mean_pose_baseline_mm"] > 0
+    assert m["test"]["n_occluded"] < m["test_occluded"]["n_occluded"]
+    assert len(m["variants"]) == 8
+    assert (run_dir / "metrics.md").read_text().startswith("| | clean test")
+
+
+def test_evaluate_matches_metrics_json(run_dir):
+    m = json.loads((run_dir / "metrics.json").read_text())
+    plain = evaluate.evaluate(run_dir, "test", flip=False, ensemble=False)
+    assert plain["mpjpe_mm"] == pytest.approx(m["variants"]["test/no_flip/last"], rel=1e-9)
+    full = evaluate.evaluate(run_dir, "test", flip=True, ensemble=True)
+    assert full["members"] == profiles.get("smoke").snapshots
+    assert full["mpjpe_mm"] == pytest.approx(m["test"]["mpjpe_mm"], rel=1e-9)
+
+
+def test_training_learned_something(run_dir):
+    run = evaluate.load_run("eval_smoke")
+    loss = np.asarray(run.history["loss"])
+    assert loss[-20:].mean() < 0.8 * loss[:10].mean()          # smoke loss decreases
+    assert run.history["val_step"] == [60, 120]
+    assert run.metrics["test"]["mpjpe_mm"] < run.metrics["test"]["mean_pose_baseline_mm"] * 1.5
+
+
+def test_run_cached_reuses_and_retrains(run_dir):
+    stamp = (run_dir / "metrics.json").stat().st_mtime_ns
+    tic = time.perf_counter()
+    assert train.run_cached(profiles.get("smoke"), "eval_smoke") == run_dir
+    assert time.perf_counter() - tic < 1.0
+    assert (run_dir / "metrics.json").stat().st_mtime_ns == stamp
+    other = profiles.get("smoke").replace(steps=6, cycle_steps=3, eval_every=3)
+    train.run_cached(other, "eval_smoke", progress=False)
+    assert evaluate.load_run(run_dir).config == other
+    train.run_cached(profiles.get("smoke"), "eval_smoke", progress=False)
+
+
+def test_predict_samples(run_dir):
+    s = evaluate.predict_samples(run_dir, "test", indices=(0, 3))
+    px = profiles.get("smoke").input_px
+    assert s["image"].shape == (2, px, px, 3) and s["image"].dtype == np.uint8
+    assert s["gt_mm"].shape == s["pred_mm"].shape == (2, 17, 3)
+    assert np.isfinite(metrics.mpjpe(s["pred_mm"], s["gt_mm"]))
+
+
+def test_load_run_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no run"):
+        evaluate.load_run(tmp_path / "missing")

@@ -1,0 +1,164 @@
+"""Trainer: LR schedule, data order, checkpoints, resume, NaN handling, GPU code paths on CPU."""
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from posebook import checkpoint, profiles, schedule, train
+
+
+class TestSchedule:
+    @pytest.mark.parametrize("steps,cycle", [(120, 40), (100, 30), (7, 10), (1000, 1000)])
+    def test_ends_at_minimum_and_peaks_at_max(self, steps, cycle):
+        lr = [schedule.lr_at(s, steps, cycle, 1e-4, 2e-3) for s in range(steps)]
+        assert lr[-1] == pytest.approx(1e-4)
+        assert max(lr) <= 2e-3 + 1e-12 and min(lr) >= 1e-4 - 1e-12
+        for m in schedule.minima_steps(steps, cycle):
+            assert lr[m - 1] == pytest.approx(1e-4)
+
+    def test_triangle_hand(self):
+        # 2 cycles of 4 updates: positions (s+1)/4 -> heights 0.5, 1, 0.5, 0, 0.5, 1, 0.5, 0
+        lr = [schedule.lr_at(s, 8, 4, 0.0, 1.0) for s in range(8)]
+        assert lr == pytest.approx([0.5, 1.0, 0.5, 0.0, 0.5, 1.0, 0.5, 0.0])
+        assert schedule.minima_steps(8, 4) == [4, 8]
+        assert schedule.snapshot_steps(120, 40, 3) == [40, 80, 120]
+        assert schedule.snapshot_steps(120, 40, 2) == [80, 120]
+
+    def test_bad_args(self):
+        with pytest.raises(ValueError, match="cycle_steps"):
+            schedule.n_cycles(10, 0)
+
+
+def test_data_order_is_pure_function_of_seed_and_step():
+    n, b = 50, 8
+    epoch, first = train.batch_indices(0, 0, n, b)
+    assert epoch == 0 and len(first) == b
+    again = train.batch_indices(0, 0, n, b)[1]
+    np.testing.assert_array_equal(first, again)
+    # one epoch covers distinct samples; the next epoch is a different permutation
+    epoch_0 = np.concatenate([train.batch_indices(0, s, n, b)[1] for s in range(n // b)])
+    assert len(set(epoch_0.tolist())) == len(epoch_0)
+    assert train.batch_indices(0, n // b, n, b)[0] == 1
+    assert not np.array_equal(train.batch_indices(1, 0, n, b)[1], first)
+    with pytest.raises(ValueError, match="n_train"):
+        train.batch_indices(0, 0, 4, 8)
+
+
+def test_checkpoint_atomic_roundtrip(tmp_path):
+    path = tmp_path / "c" / "last.pt"
+    checkpoint.save(path, {"w": torch.arange(3.0), "step": 5})
+    assert checkpoint.load(path)["step"] == 5
+    assert [p.name for p in path.parent.iterdir()] == ["last.pt"]    # no temp file left
+
+    class Boom:
+        def __reduce__(self):
+            raise RuntimeError("cannot pickle")
+    with pytest.raises(RuntimeError):
+        checkpoint.save(path, {"bad": Boom()})
+    assert checkpoint.load(path)["step"] == 5                        # old file intact
+    assert [p.name for p in path.parent.iterdir()] == ["last.pt"]
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        checkpoint.load(tmp_path / "missing.pt")
+
+
+def test_config_diff_lists_keys():
+    a = profiles.get("smoke")
+    b = a.replace(steps=7, lr_max=1.0)
+    assert checkpoint.config_diff(a, b) == {"lr_max": (a.lr_max, 1.0), "steps": (a.steps, 7)}
+    assert checkpoint.config_diff(a.to_dict(), json.loads(a.to_json())) == {}
+    with pytest.raises(ValueError, match="lr_max.*steps"):
+        checkpoint.check_same_config(a, b, "here")
+
+
+def _tiny_config(**changes):
+    base = dict(n_train=48, n_val=16, n_test=16, steps=12, cycle_steps=4, batch_size=8,
+                eval_every=4, snapshots=2)
+    return profiles.get("smoke").replace(**{**base, **changes})
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setenv("POSEBOOK_RUNS", str(tmp_path))
+    real_loss = train.l1_loss
+    calls = {"n": 0}
+
+    def poisoned(pred, joints, mode):
+        calls["n"] += 1
+        loss = real_loss(pred, joints, mode)
+        return loss * float("nan") if calls["n"] > 9 else loss     # step 9 goes NaN
+    monkeypatch.setattr(train, "l1_loss", poisoned)
+    with pytest.raises(train.NonFiniteLoss, match="at step 9") as info:
+        train.train(_tiny_config(checkpoint_every=4), "nan", progress=False)
+    assert "last.pt" in str(info.value)
+    state = checkpoint.load(tmp_path / "nan" / "checkpoints" / "last.pt")
+    assert state["step"] == 8
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+    assert not (tmp_path / "nan" / "metrics.json").exists()
+    # the CLI reports it with the step and exit status 3
+    monkeypatch.setattr(train, "l1_loss", lambda *a: torch.tensor(float("inf")))
+    from posebook import cli
+    code = cli.main(["train", "--name", "inf", "--profile", "smoke", "--no-progress",
+                     "--set", "steps=4", "--set", "cycle_steps=2", "--set", "snapshots=1"])
+    assert code == 3
+
+
+def test_gpu_code_paths_on_cpu(tmp_path, monkeypatch):
+    """amp (bf16 autocast), channels_last and the compile flag, at tiny size on the CPU."""
+    monkeypatch.setenv("POSEBOOK_RUNS", str(tmp_path))
+    compiled = []
+    real_compile = torch.compile
+
+    def cheap_compile(module, **kwargs):     # dynamo tracing, without inductor's C++ build
+        compiled.append(module)
+        return real_compile(module, backend="aot_eager", **kwargs)
+    monkeypatch.setattr(torch, "compile", cheap_compile)
+    config = _tiny_config(amp=True, channels_last=True, compile=True, steps=4, cycle_steps=2,
+                          n_train=16, batch_size=4, eval_every=2, grad_clip=1.0)
+    run_dir = train.train(config, "gpu_paths", progress=False)
+    assert len(compiled) == 1
+    history = json.loads((run_dir / "history.json").read_text())
+    assert len(history["loss"]) == 4 and all(math.isfinite(v) for v in history["loss"])
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert math.isfinite(metrics["test"]["mpjpe_mm"])
+
+
+def test_smoke_profile_loss_decreases(tmp_path, monkeypatch):
+    monkeypatch.setenv("POSEBOOK_RUNS", str(tmp_path))
+    config = profiles.get("smoke")
+    run_dir = train.train(config, "smoke", progress=False)
+    loss = np.asarray(json.loads((run_dir / "history.json").read_text())["loss"])
+    assert len(loss) == config.steps
+    assert loss[-20:].mean() < 0.8 * loss[:10].mean()
+    lrs = json.loads((run_dir / "history.json").read_text())["lr"]
+    assert lrs[-1] == pytest.approx(config.lr_min)                  # ends at an LR minimum
+    snaps = sorted(p.name for p in (run_dir / "checkpoints").glob("snapshot_*.pt"))
+    assert snaps == [f"snapshot_{k}.pt" for k in range(config.snapshots)]
+    with pytest.raises(ValueError, match="--resume"):
+        train.train(config, "smoke", progress=False)
+
+
+def test_training_figures():
+    from matplotlib.figure import Figure
+
+    from posebook import viz
+    config = profiles.get("smoke")
+    fig = viz.training.lr_schedule(config)
+    assert isinstance(fig, Figure)
+    assert len(fig.axes[0].collections[0].get_offsets()) == config.snapshots
+    history = {"step": list(range(10)), "loss": list(np.linspace(200, 100, 10)),
+               "lr": [1e-3] * 10, "val_step": [5, 10], "val_mpjpe_mm": [250.0, 200.0]}
+    assert isinstance(viz.training.training_curves(history, baseline_mm=280.0), Figure)
+    with pytest.raises(ValueError, match="no training steps"):
+        viz.training.training_curves({"step": [], "loss": []})
+
+
+def test_data_workers_do_not_change_the_run(tmp_path, monkeypatch):
+    """Items are a pure function of (seed, index, epoch): a worker process changes nothing."""
+    monkeypatch.setenv("POSEBOOK_RUNS", str(tmp_path))
+    losses = []
+    for workers in (0, 1):
+        config = _tiny_config(num_workers=workers, steps=8, n_train=24, eval_every=0)
+        run_dir = train.train(config, f"w{workers}", progress=False)
+        losses.append(json.loads((run_dir / "history.json").read_text())["loss"])
+    assert losses[0] == losses[1]
