@@ -34,10 +34,7 @@ def gallery(frames, cols: int = 4, overlay: bool = True, zoom: bool = False) -> 
         _overlay(ax, f.image, uv if overlay else np.full_like(uv, np.nan),
                  f.box_xywh_px if overlay else None, f"{f.family}, {depth_m:.1f} m")
         if zoom:
-            x, y, w, h = f.box_xywh_px
-            c, s = np.array([x + w / 2, y + h / 2]), 0.6 * max(w, h)
-            ax.set_xlim(c[0] - s, c[0] + s)
-            ax.set_ylim(c[1] + s, c[1] - s)
+            _zoom_to_box(ax, f.box_xywh_px)
     fig.tight_layout()
     return fig
 
@@ -77,12 +74,17 @@ def front_back(frames, n: int = 4) -> Figure:
                      ("facing the camera" if row == 0 else "facing away"))
             for j, label in ((13, "L"), (16, "R")):
                 ax.text(*uv[j], label, color=SIDE_COLOURS[_side(j)], fontsize=9, weight="bold")
-            x, y, w, h = f.box_xywh_px
-            c, s = np.array([x + w / 2, y + h / 2]), 0.6 * max(w, h)
-            ax.set_xlim(c[0] - s, c[0] + s)
-            ax.set_ylim(c[1] + s, c[1] - s)
+            _zoom_to_box(ax, f.box_xywh_px)
     fig.tight_layout()
     return fig
+
+
+def _zoom_to_box(ax, box_xywh_px) -> None:
+    """Show a square region 1.2x the box's larger side around its centre."""
+    x, y, w, h = box_xywh_px
+    c, s = np.array([x + w / 2, y + h / 2]), 0.6 * max(w, h)
+    ax.set_xlim(c[0] - s, c[0] + s)
+    ax.set_ylim(c[1] + s, c[1] - s)
 
 
 def scene_3d(frame, height: int = 480) -> PlotlyHTML:
