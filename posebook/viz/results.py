@@ -105,3 +105,94 @@ def protocol1_average(metrics: dict, split: str = "test") -> float | None:
     if metrics.get("dataset") != "h36m" or not per_family:
         return None
     return float(sum(per_family.values()) / len(per_family))
+
+
+# --- chapter 06: Table 1 (occlusion-augmentation probability) -----------------------------------
+def _pm(mean: float, std: float, n: int):
+    """"mean ± std" over n seeds (the mean alone for one seed)."""
+    if mean is None or mean != mean:                      # None or NaN
+        return None
+    return f"{mean:.1f} ± {std:.1f}" if n > 1 else float(mean)
+
+
+def table1(summary_rows: list[dict], caption: str = "") -> Table:
+    """The paper's Table 1 (quoted) next to our clean/occluded test MPJPE per probability.
+
+    summary_rows: `posebook.ablation.summary` rows (p, n_seeds, paper_mm, clean_mm, ...).
+    """
+    header = ("occlusion probability p", "paper MPJPE (mm), quoted", "ours: clean test (mm)",
+              "ours: occluded test (mm)", "seeds")
+    rows = [(f"{r['p']:.0%}" if r["p"] else "0 (no augmentation)", float(r["paper_mm"]),
+             _pm(r["clean_mm"], r["clean_std_mm"], r["n_seeds"]),
+             _pm(r["occluded_mm"], r["occluded_std_mm"], r["n_seeds"]), str(r["n_seeds"]))
+            for r in summary_rows]
+    return Table(header, rows, caption=caption)
+
+
+def covered_table(summary_rows: list[dict], caption: str = "") -> Table:
+    """Per p: occluded-test error of joints under an occluder vs the others, and the clean error."""
+    header = ("occlusion probability p", "covered joints (mm)", "uncovered joints (mm)",
+              "clean test, all joints (mm)")
+    rows = [(f"{r['p']:.0%}", _pm(r["covered_mm"], r["covered_std_mm"], r["n_seeds"]),
+             _pm(r["uncovered_mm"], r["uncovered_std_mm"], r["n_seeds"]),
+             _pm(r["clean_mm"], r["clean_std_mm"], r["n_seeds"])) for r in summary_rows]
+    return Table(header, rows, caption=caption)
+
+
+def count_table(by_p: dict[float, dict[int, float]], caption: str = "") -> Table:
+    """Rows: number of occluders in the test image; columns: training p (MPJPE, mm)."""
+    ps = list(by_p)
+    counts = sorted({n for table in by_p.values() for n in table})
+    header = ("occluders in the image", *(f"p = {p:.0%}" for p in ps))
+    rows = [(str(n), *(by_p[p].get(n) for p in ps)) for n in counts]
+    return Table(header, rows, caption=caption)
+
+
+def ablation_plot(summary_rows: list[dict], title: str = ""):
+    """matplotlib Figure: MPJPE vs training occlusion probability. Left: ours on the clean and
+    the occluded test set (mean ± std over seeds as error bars); right: the paper's quoted
+    numbers (their own axis: real data, a different scale)."""
+    import textwrap
+
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8.0, 3.8))
+    ours, paper = fig.subplots(1, 2, sharex=True, gridspec_kw={"width_ratios": [3, 2]})
+    p = [100 * r["p"] for r in summary_rows]
+    for key, label, marker in (("clean_mm", "clean test", "o"),
+                               ("occluded_mm", "occluded test", "s")):
+        ours.errorbar(p, [r[key] for r in summary_rows],
+                      yerr=[r[key.replace("_mm", "_std_mm")] for r in summary_rows],
+                      marker=marker, capsize=3, label=label)
+    ours.set_title("measured (this machine)", fontsize=9)
+    ours.set_ylabel("MPJPE (mm)")
+    ours.legend()
+    paper.plot(p, [r["paper_mm"] for r in summary_rows], "k--", marker="^")
+    paper.set_title("paper, quoted (challenge validation)", fontsize=9)
+    for ax in (ours, paper):
+        ax.set_xlabel("occlusion-augmentation probability p (%)")
+        ax.set_xticks(p)
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle("\n".join(textwrap.wrap(title, 110)), fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def count_plot(by_p: dict[float, dict[int, float]], title: str = ""):
+    """matplotlib Figure: occluded-test MPJPE vs number of occluders, one line per training p."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 4.0))
+    ax = fig.add_subplot()
+    for p, table in by_p.items():
+        ax.plot(list(table), list(table.values()), marker="o", label=f"trained with p = {p:.0%}")
+    ax.set_xlabel("occluders pasted in the test image")
+    ax.set_ylabel("MPJPE (mm)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    if title:
+        import textwrap
+        ax.set_title("\n".join(textwrap.wrap(title, 95)), fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,307 @@
+"""Table 1 of the paper: occlusion-augmentation probability p vs MPJPE, and beyond it.
+
+One model per p in `PROBABILITIES` (and per seed in ``config.ablation_seeds``), everything else
+identical; each is trained or re-used through `train.run_cached` into
+``runs/ablation_<profile>_p<100p>_s<seed>/`` and evaluated on the clean and the occluded test set
+(`evaluate.evaluate_all`, written to metrics.json). With a single seed the seed-to-seed spread is
+measured once: p = `SPREAD_P` is retrained with `N_SPREAD_SEEDS` - 1 extra seeds.
+
+Beyond the paper: the error of covered vs uncovered joints (from metrics.json) and the error vs
+the number of occluders in the occluded test image (`per_count`, computed here from the run's
+predictions and cached as ``runs/<name>/ablation.json``).
+
+Run length: ``config.ablation_steps`` (0 = ``config.steps``). The LR cycle keeps the profile's
+length, capped at the run length: a run shorter than one cycle is a single cycle, so its snapshot
+"ensemble" is its final weights (averaging in weights from a third of a short run hurts).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import evaluate, metrics, paths, train
+from .profiles import RunConfig
+
+PROBABILITIES = (0.0, 0.15, 0.5, 0.85)
+# Table 1 of Sárándi et al. 2018 (arXiv:1809.04987): MPJPE (mm) on the 2018 ECCV PoseTrack
+# challenge validation set per p. QUOTED from the paper (../shared/paper/tables.md), not measured.
+PAPER_TABLE1 = {0.0: 62.6, 0.15: 52.9, 0.5: 50.4, 0.85: 49.5}
+SPREAD_P = 0.5
+N_SPREAD_SEEDS = 3
+BREAKDOWN_FILE = "ablation.json"
+BREAKDOWN_VERSION = 1
+
+
+def run_config(base: RunConfig, p: float, seed: int) -> RunConfig:
+    """`base` with occlusion probability `p`, `seed`, and the ablation run length."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"occlusion probability p must be in [0, 1], got {p!r}")
+    steps = base.ablation_steps or base.steps
+    if steps < 1:
+        raise ValueError(f"config.ablation_steps must be >= 0 and steps >= 1, got "
+                         f"ablation_steps={base.ablation_steps}, steps={base.steps}")
+    cycle = min(base.cycle_steps, steps)
+    return base.replace(occlusion_p=float(p), seed=int(seed), steps=steps, cycle_steps=cycle)
+
+
+def run_name(config: RunConfig) -> str:
+    return f"ablation_{config.profile}_p{round(config.occlusion_p * 100):03d}_s{config.seed}"
+
+
+def spread_seeds(base: RunConfig) -> tuple[int, ...]:
+    """Seeds of the p = SPREAD_P runs: the main seeds, plus extra ones up to N_SPREAD_SEEDS."""
+    seeds = list(base.ablation_seeds)
+    extra = max(seeds) + 1
+    while len(seeds) < N_SPREAD_SEEDS:
+        seeds.append(extra)
+        extra += 1
+    return tuple(seeds)
+
+
+def plan(base: RunConfig) -> list[RunConfig]:
+    """Every run of the ablation: PROBABILITIES x ablation_seeds, then the extra spread seeds."""
+    if not base.ablation_seeds:
+        raise ValueError("config.ablation_seeds is empty; give at least one seed")
+    configs = [run_config(base, p, s) for p in PROBABILITIES for s in base.ablation_seeds]
+    configs += [run_config(base, SPREAD_P, s) for s in spread_seeds(base)
+                if s not in base.ablation_seeds]
+    return configs
+
+
+@dataclass
+class Result:
+    """One finished ablation run, numbers read from its metrics.json / ablation.json."""
+    p: float
+    seed: int
+    name: str
+    path: Path
+    clean_mm: float                 # clean test MPJPE
+    occluded_mm: float              # occluded test MPJPE (all joints)
+    covered_mm: float | None        # occluded test, joints under an occluder
+    uncovered_mm: float | None      # occluded test, joints not under an occluder
+    n_covered: int
+    n_uncovered: int
+    per_count: dict[int, tuple[float, int]] = field(default_factory=dict)  # n_occ -> (mm, images)
+
+
+@dataclass
+class Ablation:
+    base: RunConfig
+    results: list[Result]
+    occluders: str                  # occluder source label stamped by the runs
+    dataset: str
+    steps: int
+
+    def at(self, p: float, seeds=None) -> list[Result]:
+        return [r for r in self.results if np.isclose(r.p, p) and (seeds is None or r.seed in seeds)]
+
+
+def per_count(run_dir: str | Path, device: str = "cpu") -> dict[int, tuple[float, int]]:
+    """MPJPE on the occluded test set grouped by the number of occluders in the image.
+
+    Uses the run's evaluation setting (flip TTA, snapshot ensemble). Returns {n: (mm, images)}.
+    Cached in ``runs/<name>/ablation.json`` next to the metrics.json it belongs to.
+    """
+    from .data.dataset import PoseDataset
+
+    run = evaluate.load_run(run_dir)
+    cache = run.path / BREAKDOWN_FILE
+    stamp = (run.path / "metrics.json").stat().st_mtime_ns
+    if cache.is_file():
+        saved = json.loads(cache.read_text())
+        if saved.get("version") == BREAKDOWN_VERSION and saved.get("metrics_mtime_ns") == stamp:
+            return {int(k): (float(v[0]), int(v[1])) for k, v in saved["per_count"].items()}
+    config = run.config
+    names = evaluate.snapshot_names(run.path) if config.ensemble else []
+    models = [evaluate.load_model(run.path, n, device)[0] for n in names or ["last"]]
+    dataset = PoseDataset(config, "test_occluded")
+    result = evaluate.collect(models, dataset, config, device, flip_variants=(config.flip_test,))
+    pred = np.mean([result["pred"][(m, config.flip_test)][0] for m in range(len(models))], axis=0)
+    errors = metrics.joint_errors(pred, result["gt"])                      # (N, J)
+    counts = np.array([int(dataset[i]["n_occluders"]) for i in range(len(dataset))])
+    out = {int(n): (float(errors[counts == n].mean()), int((counts == n).sum()))
+           for n in np.unique(counts)}
+    paths.write_text_atomic(cache, json.dumps(
+        {"version": BREAKDOWN_VERSION, "metrics_mtime_ns": stamp,
+         "per_count": {str(k): list(v) for k, v in out.items()}}, indent=2))
+    return out
+
+
+def read_result(run_dir: str | Path, with_counts: bool = True) -> Result:
+    """A `Result` from a finished run folder (metrics.json must exist)."""
+    run = evaluate.load_run(run_dir)
+    if not run.metrics:
+        raise FileNotFoundError(f"{run.path} has no metrics.json: the run did not finish")
+    occ = run.metrics["test_occluded"]
+    return Result(
+        p=run.config.occlusion_p, seed=run.config.seed, name=run.path.name, path=run.path,
+        clean_mm=float(run.metrics["test"]["mpjpe_mm"]), occluded_mm=float(occ["mpjpe_mm"]),
+        covered_mm=occ.get("occluded_mm"), uncovered_mm=occ.get("visible_mm"),
+        n_covered=int(occ.get("n_occluded", 0)), n_uncovered=int(occ.get("n_visible", 0)),
+        per_count=per_count(run.path) if with_counts else {})
+
+
+def finished(config: RunConfig) -> bool:
+    """runs/<run_name(config)> holds a finished run of exactly `config` (run_cached re-uses it)."""
+    from . import checkpoint
+
+    run_dir = paths.runs_dir() / run_name(config)
+    saved = run_dir / "config.json"
+    return (saved.is_file() and (run_dir / "metrics.json").is_file()
+            and not checkpoint.config_diff(json.loads(saved.read_text()), config))
+
+
+def default_jobs(base: RunConfig) -> int:
+    """Runs to train side by side on a CPU-only machine with num_threads set: CPU cores //
+    (num_threads + num_workers), i.e. one core per compute thread and per loader process; else 1."""
+    import os
+
+    import torch
+
+    on_cpu = base.device == "cpu" or (base.device == "auto" and not torch.cuda.is_available())
+    if not on_cpu or base.num_threads < 1:
+        return 1
+    return max(1, (os.cpu_count() or 1) // (base.num_threads + base.num_workers))
+
+
+def _warm(args) -> None:
+    """Worker: render one split's frame cache (distinct caches never collide)."""
+    from .data.dataset import PoseDataset
+
+    config, split = RunConfig.from_dict(args[0]), args[1]
+    dataset = PoseDataset(config, split)
+    if dataset.cache is not None:
+        dataset.cache.get(0)
+
+
+def _train_one(args) -> str:
+    """Worker: train (or re-use) one run, then its per-count breakdown; returns the run folder."""
+    import torch
+
+    config, name, force = RunConfig.from_dict(args[0]), args[1], args[2]
+    if config.num_threads > 0:
+        torch.set_num_threads(config.num_threads)
+    run_dir = train.run_cached(config, name, force=force, progress=False)
+    per_count(run_dir)
+    return str(run_dir)
+
+
+def run(base: RunConfig, retrain: bool = False, progress: bool | str = "text",
+        with_counts: bool = True, jobs: int = 1) -> Ablation:
+    """Train (or re-use, when runs/<name> finished with the identical config) every run of
+    `plan(base)` and read back their numbers. retrain=True trains every run again.
+
+    jobs > 1 trains that many runs at once in worker processes (see `default_jobs`); the frame
+    caches of every seed are rendered first, one split per worker, so no two workers build the
+    same cache.
+    """
+    configs = plan(base)
+    files = [paths.runs_dir() / run_name(c) / "metrics.json" for c in configs]
+    before = [f.stat().st_mtime_ns if f.is_file() else None for f in files]
+    todo = [c for c in configs if retrain or not finished(c)]
+    if jobs > 1 and todo:
+        import multiprocessing
+
+        seeds = {c.seed: c for c in todo}
+        warm = [(c.to_dict(), split) for c in seeds.values() for split in
+                ("train", "val", "test")]
+        tasks = [(c.to_dict(), run_name(c), retrain) for c in todo]
+        with multiprocessing.get_context("spawn").Pool(min(jobs, len(tasks))) as pool:
+            pool.map(_warm, warm, chunksize=1)
+            pool.map(_train_one, tasks, chunksize=1)
+        run_dirs = [train.run_cached(c, run_name(c), progress=False) for c in configs]
+    else:
+        run_dirs = [train.run_cached(c, run_name(c), force=retrain, progress=progress)
+                    for c in configs]
+    results = [read_result(d, with_counts) for d in run_dirs]
+    if progress:
+        for config, r, f, b in zip(configs, results, files, before):
+            how = "re-used" if f.stat().st_mtime_ns == b else "trained"
+            print(f"{r.name} ({how}): p={config.occlusion_p}, seed={config.seed}, "
+                  f"clean {r.clean_mm:.1f} mm, occluded {r.occluded_mm:.1f} mm", flush=True)
+    first = evaluate.load_run(results[0].path).metrics
+    return Ablation(base, results, occluders=first["occluders"], dataset=first["dataset"],
+                    steps=int(first["steps"]))
+
+
+def load(base: RunConfig, with_counts: bool = True) -> Ablation:
+    """The ablation of `base` from runs/ without training (FileNotFoundError if a run is missing)."""
+    results = [read_result(paths.runs_dir() / run_name(c), with_counts) for c in plan(base)]
+    first = evaluate.load_run(results[0].path).metrics
+    return Ablation(base, results, occluders=first["occluders"], dataset=first["dataset"],
+                    steps=int(first["steps"]))
+
+
+# --- summaries ----------------------------------------------------------------------------------
+def mean_std(values) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof=1; 0.0 for a single value)."""
+    values = np.asarray([v for v in values if v is not None], dtype=float)
+    if values.size == 0:
+        return float("nan"), float("nan")
+    std = float(values.std(ddof=1)) if values.size > 1 else 0.0
+    return float(values.mean()), std
+
+
+def summary(ablation: Ablation) -> list[dict]:
+    """Per p over the main seeds: clean/occluded/covered/uncovered mean and std (mm)."""
+    rows = []
+    for p in PROBABILITIES:
+        runs = ablation.at(p, ablation.base.ablation_seeds)
+        row = {"p": p, "n_seeds": len(runs), "paper_mm": PAPER_TABLE1[p]}
+        for key in ("clean_mm", "occluded_mm", "covered_mm", "uncovered_mm"):
+            row[key], row[key.replace("_mm", "_std_mm")] = mean_std([getattr(r, key) for r in runs])
+        rows.append(row)
+    return rows
+
+
+def seed_spread(ablation: Ablation) -> dict:
+    """Seed-to-seed standard deviation at p = SPREAD_P over `spread_seeds` (mm)."""
+    runs = ablation.at(SPREAD_P, spread_seeds(ablation.base))
+    return {"p": SPREAD_P, "seeds": [r.seed for r in runs],
+            "clean_std_mm": mean_std([r.clean_mm for r in runs])[1],
+            "occluded_std_mm": mean_std([r.occluded_mm for r in runs])[1],
+            "clean_mm": [r.clean_mm for r in runs], "occluded_mm": [r.occluded_mm for r in runs]}
+
+
+def count_summary(ablation: Ablation) -> dict[float, dict[int, float]]:
+    """{p: {n occluders: MPJPE mm}} on the occluded test set, image-weighted over main seeds."""
+    out = {}
+    for p in PROBABILITIES:
+        total: dict[int, list[float]] = {}
+        for r in ablation.at(p, ablation.base.ablation_seeds):
+            for n, (mm, k) in r.per_count.items():
+                acc = total.setdefault(n, [0.0, 0])
+                acc[0] += mm * k
+                acc[1] += k
+        out[p] = {n: s / k for n, (s, k) in sorted(total.items()) if k}
+    return out
+
+
+def caption(ablation: Ablation, paper: bool = True) -> str:
+    """Where the measured numbers come from (dataset, occluder source, profile, steps, seeds)."""
+    seeds = ", ".join(str(s) for s in ablation.base.ablation_seeds)
+    text = (f"Measured on {ablation.dataset} data, occluders: {ablation.occluders}; profile "
+            f"'{ablation.base.profile}', {ablation.steps} steps per run, seed(s) {seeds}.")
+    if paper:
+        text += " Paper column quoted from Sárándi et al. 2018, Table 1 (challenge validation set)."
+    return text
+
+
+def change(rows: list[dict], p_from: float, p_to: float, key: str = "occluded_mm") -> float:
+    """Mean MPJPE at `p_to` minus at `p_from` (mm; negative = augmentation helped)."""
+    by_p = {r["p"]: r for r in rows}
+    return float(by_p[p_to][key] - by_p[p_from][key])
+
+
+def verdict(delta_mm: float, spread_mm: float) -> str:
+    """Words for a change against the seed-to-seed spread: beyond 2 std it is called real."""
+    if not np.isfinite(spread_mm) or spread_mm <= 0:
+        return "of unknown significance (no seed spread measured)"
+    size = abs(delta_mm) / spread_mm
+    if size <= 2:
+        return f"within noise ({size:.1f}x the seed-to-seed std)"
+    return f"{'an improvement' if delta_mm < 0 else 'a degradation'} beyond noise " \
+           f"({size:.1f}x the seed-to-seed std)"
