@@ -5,3 +5,11 @@ Modules (dependencies point down this list): skeleton, camera, crop, data, augme
 metrics, train, evaluate, detect, viz, profiles, cli.
 """
 __version__ = "0.1.0"
+
+import os as _os
+
+# On a small shared CPU, OpenMP threads that spin-wait for each other can make a training step
+# 20-30x slower whenever another process (a data worker, a second kernel) is busy; passive
+# waiting avoids that collapse (benchmarks/RESULTS.md, "Threads"). It only takes effect if set
+# before torch is first imported, and a user's own setting wins.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
