@@ -121,7 +121,7 @@ def per_count(run_dir: str | Path, device: str = "cpu") -> dict[int, tuple[float
     result = evaluate.collect(models, dataset, config, device, flip_variants=(config.flip_test,))
     pred = np.mean([result["pred"][(m, config.flip_test)][0] for m in range(len(models))], axis=0)
     errors = metrics.joint_errors(pred, result["gt"])                      # (N, J)
-    counts = np.array([int(dataset[i]["n_occluders"]) for i in range(len(dataset))])
+    counts = result["n_occluders"]
     out = {int(n): (float(errors[counts == n].mean()), int((counts == n).sum()))
            for n in np.unique(counts)}
     paths.write_text_atomic(cache, json.dumps(
