@@ -61,6 +61,9 @@ def test_book_has_a_page_per_chapter(built_book):
     assert (html / "index.html").is_file()
     for md_path in CHAPTERS:
         assert (html / "chapters" / f"{md_path.stem}.html").is_file()
+    # Markdown tables printed by cells (results tables) must render as tables, not as text
+    page = (html / "chapters" / "05_train.html").read_text()
+    assert "<table" in page and "|---" not in page
 
 
 def _chromium() -> str | None:
