@@ -4,13 +4,11 @@ One session fixture executes each chapter once (papermill, smoke profile) and bu
 book from the executed notebooks into ``_build/test-book``; the per-chapter tests report each
 chapter's own failure, and the browser test opens a built page in headless Chromium.
 """
-import os
 import shutil
-import subprocess
 import time
 
+import chromium
 import nbformat
-import numpy as np
 import pytest
 
 from posebook import book
@@ -66,29 +64,13 @@ def test_book_has_a_page_per_chapter(built_book):
     assert "<table" in page and "|---" not in page
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def _headless(*args: str, user_dir) -> subprocess.CompletedProcess:
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--no-first-run", "--disable-sync",
-             "--enable-unsafe-swiftshader", "--use-angle=swiftshader",
-             f"--user-data-dir={user_dir}", "--virtual-time-budget=15000"]
-    return subprocess.run([_chromium(), *flags, *args], capture_output=True, text=True,
-                          timeout=180)
-
-
 @pytest.mark.browser
 def test_3d_figure_renders_offline_in_chromium(built_book, tmp_path):
-    if _chromium() is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is missing in CI (make test installs Debian's chromium)")
-        pytest.skip("chromium not installed (make test installs it)")
+    chromium.require()
     _, html = built_book
     assert html is not None, "some chapter failed; see its test"
     page = html / "chapters" / "04_camera.html"
-    dom = _headless("--dump-dom", page.as_uri(), user_dir=tmp_path / "a").stdout
+    dom = chromium.run("--dump-dom", page.as_uri(), user_dir=tmp_path / "a").stdout
     assert "js-plotly-plot" in dom, "plotly did not draw the figure"
     assert "gl-container" in dom or "<canvas" in dom, "the 3D scene has no canvas"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -97,15 +79,13 @@ def test_3d_figure_renders_offline_in_chromium(built_book, tmp_path):
     # A page that shows only the first 3D figure of the chapter, as the book renders it.
     figure_page = tmp_path / "figure.html"
     figure_page.write_text(_figure_only(page.read_text()))
-    _headless(f"--screenshot={shot}", "--window-size=900,600", figure_page.as_uri(),
-              user_dir=tmp_path / "b")
+    chromium.run(f"--screenshot={shot}", "--window-size=900,600", figure_page.as_uri(),
+                 user_dir=tmp_path / "b")
     assert shot.is_file(), "chromium wrote no screenshot"
     import matplotlib.image
     pixels = (matplotlib.image.imread(shot)[..., :3] * 255).astype(int)
-    # the skeleton's bones are drawn in the left/right colours (blue #1f77b4, orange #ff7f0e)
-    blue = np.abs(pixels - [31, 119, 180]).sum(-1) < 60
-    orange = np.abs(pixels - [255, 127, 14]).sum(-1) < 60
-    assert blue.sum() > 30 and orange.sum() > 30, f"no skeleton drawn in {shot}"
+    blue, orange = chromium.skeleton_pixels(pixels)  # bones are drawn in the side colours
+    assert blue > 30 and orange > 30, f"no skeleton drawn in {shot}"
 
 
 def _figure_only(page_html: str) -> str:

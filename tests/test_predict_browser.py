@@ -2,11 +2,10 @@
 
 The screenshot is kept under _build/test-artifacts/predict_page.png for a person to look at.
 """
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
+import chromium
 import numpy as np
 import pytest
 
@@ -17,26 +16,14 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "_build" / "test-artifacts"
 WINDOW_WH = (1200, 900)
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 def _screenshot(page: Path, shot: Path, user_dir: Path) -> subprocess.CompletedProcess:
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--no-first-run", "--disable-sync",
-             "--enable-unsafe-swiftshader", "--use-angle=swiftshader",
-             f"--user-data-dir={user_dir}", f"--screenshot={shot}",
-             f"--window-size={WINDOW_WH[0]},{WINDOW_WH[1]}", "--virtual-time-budget=10000"]
-    return subprocess.run([_chromium(), *flags, page.as_uri()], capture_output=True, text=True,
-                          timeout=180)
+    return chromium.run(f"--screenshot={shot}", f"--window-size={WINDOW_WH[0]},{WINDOW_WH[1]}",
+                        page.as_uri(), user_dir=user_dir, budget_ms=10000)
 
 
 @pytest.mark.browser
 def test_predict_page_shows_3d_skeleton_offline(tmp_path):
-    if _chromium() is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is missing in CI (make test installs Debian's chromium)")
-        pytest.skip("chromium not installed (apt-get install chromium; make test installs it)")
+    chromium.require()
     import cv2
     import matplotlib.image
     run_dir = train.run_cached(profiles.get("smoke"), "train_smoke", progress=False)
@@ -58,7 +45,6 @@ def test_predict_page_shows_3d_skeleton_offline(tmp_path):
     plot = pixels[40:540, int(0.45 * WINDOW_WH[0]):]
     assert plot.reshape(-1, 3).std(0).max() > 10, f"the plot area is blank in {shot}"
     # bones are drawn in the side colours: left blue #1f77b4, right orange #ff7f0e
-    blue = (np.abs(plot - [31, 119, 180]).sum(-1) < 60).sum()
-    orange = (np.abs(plot - [255, 127, 14]).sum(-1) < 60).sum()
+    blue, orange = chromium.skeleton_pixels(plot)
     assert blue > 30 and orange > 30, \
         f"no skeleton in the plot area of {shot} ({blue} blue, {orange} orange pixels)"
