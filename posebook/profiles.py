@@ -13,7 +13,7 @@ import dataclasses
 import json
 import os
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 PROFILE_ENV = "POSEBOOK_PROFILE"
 

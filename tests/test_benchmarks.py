@@ -73,7 +73,7 @@ def test_pipeline_reports_both_paths(outputs):
 
 
 def test_gpu_path_reproduces_pose_dataset(monkeypatch, tmp_path):
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     monkeypatch.syspath_prepend(str(BENCH))
     monkeypatch.setenv("POSEBOOK_CACHE", str(tmp_path))
     import gpu_path

@@ -125,8 +125,8 @@ def sample_angles_deg(family: str, rng: np.random.Generator) -> dict:
                   f"knee_{lead}": _u(rng, 0, 25), f"knee_{back}": _u(rng, 10, 60),
                   f"hip_abd_{lead}": _u(rng, -3, 8), f"hip_abd_{back}": _u(rng, -3, 8),
                   f"sh_flex_{back}": _u(rng, 10, 40), f"sh_flex_{lead}": -_u(rng, 10, 35),
-                  f"sh_abd_l": _u(rng, 5, 15), f"sh_abd_r": _u(rng, 5, 15),
-                  f"elbow_l": _u(rng, 10, 50), f"elbow_r": _u(rng, 10, 50)})
+                  "sh_abd_l": _u(rng, 5, 15), "sh_abd_r": _u(rng, 5, 15),
+                  "elbow_l": _u(rng, 10, 50), "elbow_r": _u(rng, 10, 50)})
     elif family == "reaching":
         for s in "lr" if rng.random() < 0.4 else ("l" if rng.random() < 0.5 else "r"):
             a.update({f"sh_flex_{s}": _u(rng, 50, 175), f"sh_abd_{s}": _u(rng, 0, 120),
