@@ -208,7 +208,8 @@ def evaluate_all(run_dir: str | Path, model=None, state: dict | None = None,
     """Evaluate a run on "test" and "test_occluded" with the config's flip/ensemble setting (plus
     the MPJPE of every flip x ensemble variant of both); write metrics.json and metrics.md.
 
-    metrics.json: name, profile, dataset, occluders (source label), config (all fields), steps,
+    metrics.json: name, profile, dataset, occluders (source label), config (all fields),
+    backbone_weights (ImageNet file or random init, as trained), steps,
     snapshots, flip, ensemble, train_seconds, variants {"<split>/<flip|no_flip>/<ensemble|last>":
     MPJPE}, and per split `split_metrics` (MPJPE, PA-MPJPE, absolute MPJPE, left/right-swapped
     MPJPE, mean-pose baseline, per joint, per posture family, occluded vs visible joints)."""
@@ -223,6 +224,7 @@ def evaluate_all(run_dir: str | Path, model=None, state: dict | None = None,
     last = [last_index]
     out = {"name": run_dir.name, "profile": config.profile, "dataset": config.dataset,
            "occluders": occluder_label(config), "config": config.to_dict(),
+           "backbone_weights": state.get("backbone_weights", "unknown"),
            "steps": int(state["step"]), "snapshots": snapshot_names(run_dir),
            "flip": config.flip_test, "ensemble": config.ensemble,
            "train_seconds": float(state.get("seconds", 0.0)), "variants": {}}

@@ -107,6 +107,8 @@ class Trainer:
         self.pose_sum = torch.zeros(17, 3, dtype=torch.float64)  # for the mean-pose baseline
         self.pose_count = 0
         self.seconds = 0.0
+        # what initialised the backbone (ImageNet weights file or random), stamped into metrics
+        self.backbone_weights = getattr(self.model.backbone, "weights_source", "unknown")
 
     # --- state ---------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -114,7 +116,7 @@ class Trainer:
                 "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "torch_rng": torch.get_rng_state(), "history": self.history,
                 "pose_sum": self.pose_sum, "pose_count": self.pose_count,
-                "seconds": self.seconds}
+                "seconds": self.seconds, "backbone_weights": self.backbone_weights}
 
     def load_state_dict(self, state: dict) -> None:
         checkpoint.check_same_config(state["config"], self.config,
@@ -123,6 +125,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
         self.step, self.history = int(state["step"]), state["history"]
+        self.backbone_weights = state.get("backbone_weights", self.backbone_weights)
         self.pose_sum, self.pose_count = state["pose_sum"], int(state["pose_count"])
         self.seconds = float(state.get("seconds", 0.0))
 

@@ -22,6 +22,7 @@ def test_metrics_json_is_stamped(run_dir):
     assert m["profile"] == "smoke" and m["dataset"] == "synthetic"
     assert m["config"] == json.loads(config.to_json())
     assert m["occluders"].startswith("procedural fallback (")
+    assert m["backbone_weights"].startswith("random init")  # tiny has no ImageNet weights
     assert m["steps"] == config.steps
     assert len(m["snapshots"]) == config.snapshots
     for split in ("test", "test_occluded"):
