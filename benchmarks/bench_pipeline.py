@@ -2,8 +2,8 @@
 
 - path "cpu": `PoseDataset("train")[i]` (cached wide crop -> perspective crop with geometric
   jitter, occlusion with the profile's p, appearance), one thread;
-- path "gpu": the GPU augmentation path (benchmarks/gpu_path.py): the worker part (draw the same
-  augmentation, no pixels) per core, and the batched pixel work (`gpu_augment.apply`) on the
+- path "gpu": the GPU augmentation path (`posebook.data.gpu_items`): the worker part (draw the
+  same augmentation, no pixels) per core, and the batched pixel work (`gpu_augment.apply`) on the
   device; with --device cpu the device part also runs on one CPU thread (a reference only).
 
 Frames are rendered into the dataset's frame cache first (not timed; `render_ms_per_frame` says
@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 import common
-import gpu_path
 from posebook import gpu_augment as ga
+from posebook.data import gpu_items
 from posebook.data.dataset import PoseDataset
 
 
@@ -64,13 +64,13 @@ def main() -> None:
                     crops_per_s_per_core=round(cpu_rate, 2),
                     ms_per_crop=round(1e3 / cpu_rate, 3), **common_fields)
 
-        items = gpu_path.GpuPathItems(ds)
+        items = gpu_items.GpuPathItems(ds)
         plan_rate = rate(lambda i: items[i % args.n], args.n)
         bank = ga.OccluderBank(ds.occluders, device)
         batch = args.batch
-        batches = [gpu_path.collate([items[(b * batch + j) % args.n] for j in range(batch)])
+        batches = [gpu_items.collate([items[(b * batch + j) % args.n] for j in range(batch)])
                    for b in range(2)]
-        times = common.timed(lambda: gpu_path.render(batches[0], bank, side, device),
+        times = common.timed(lambda: gpu_items.render(batches[0], bank, side, device),
                              args.steps, args.warmup, device)
         render_rate = batch / float(np.median(times))
         per_core = 1 / (1 / plan_rate + (1 / render_rate if device.type == "cpu" else 0))

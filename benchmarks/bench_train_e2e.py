@@ -1,10 +1,10 @@
 """End-to-end training speed (data loading + augmentation + update), images/s.
 
---augment cpu (default): `posebook.train.Trainer` itself (its DataLoader over PoseDataset with the
-profile's num_workers, its update with the profile's amp / channels_last / compile), so this
-measures what `posebook train` does. --augment gpu: the GPU augmentation path (workers draw the
-augmentation and send cached wide crops; `gpu_augment.apply` renders on the device), with pinned
-memory, persistent workers and fused Adam, and the same model step.
+`posebook.train.Trainer` itself (its DataLoader with the profile's num_workers, its update with
+the profile's amp / channels_last / compile), so this measures what `posebook train` does.
+--augment cpu (default): items from PoseDataset (pixel work in the workers); --augment gpu:
+`gpu_augment=True`, the GPU augmentation path (`posebook.data.gpu_items`: workers draw the
+augmentation and send cached wide crops, `update` renders them on the device).
 
 The frame cache (rendering --n-train frames) is built before timing; batches cycle over those
 frames (an item's cost does not depend on which frame it shows).
@@ -19,11 +19,8 @@ import os
 import tempfile
 import time
 
-import torch
-
 import common
-import gpu_path
-from posebook import gpu_augment as ga, train
+from posebook import train
 
 
 def timed_loop(batches, step, steps: int, warmup: int, device) -> float:
@@ -58,42 +55,21 @@ def main() -> None:
         changes["num_workers"] = args.workers
     total = args.steps + args.warmup
     changes["n_train"] = min(config.n_train, args.n_train)   # frames repeat; speed is the same
+    changes["gpu_augment"] = args.augment == "gpu"
     config = config.replace(**changes)
     trainer = train.Trainer(config, train.run_dir_for("bench_e2e"), progress=False)
-    ds = trainer.train_set
+    ds = trainer.train_set.dataset if config.gpu_augment else trainer.train_set
     tic = time.perf_counter()
     ds[0]                                                     # build the frame cache
     ds.occluders
     cache_s = time.perf_counter() - tic
     steps = list(range(total))
-    if args.augment == "cpu":
-        seconds = timed_loop(trainer.loader(0, steps), trainer.update, args.steps, args.warmup,
-                             device)
-        extra = dict(loader="posebook.train.Trainer.loader", fused_adam=False,
-                     pin_memory=device.type == "cuda", persistent_workers=False)
-    else:
-        items = gpu_path.GpuPathItems(ds)
-        batches = [train.batch_indices(config.seed, s, len(ds), config.batch_size)[1].tolist()
-                   for s in steps]
-        workers = config.num_workers
-        loader = torch.utils.data.DataLoader(
-            items, batch_sampler=batches, num_workers=workers, collate_fn=gpu_path.collate,
-            pin_memory=device.type == "cuda", persistent_workers=workers > 0,
-            prefetch_factor=4 if workers > 0 else None)
-        bank = ga.OccluderBank(ds.occluders, device)
-        if device.type == "cuda":  # what train.py would change for the fast path (see RESULTS)
-            trainer.optimizer = torch.optim.Adam(trainer.model.parameters(), lr=config.lr_min,
-                                                 fused=True)
-
-        def step(batch):
-            out = gpu_path.render(batch, bank, config.input_px, device)
-            batch = {"image": out["image"], "intrinsics": batch["intrinsics"],
-                     "joints_cam_mm": batch["joints_cam_mm"]}
-            return trainer.update(batch)
-
-        seconds = timed_loop(loader, step, args.steps, args.warmup, device)
-        extra = dict(loader="benchmarks/gpu_path.py", fused_adam=device.type == "cuda",
-                     pin_memory=device.type == "cuda", persistent_workers=workers > 0)
+    if config.gpu_augment and config.occlusion_p > 0:
+        trainer.render(next(iter(trainer.loader(0, steps[:1]))))   # the occluder bank on device
+    seconds = timed_loop(trainer.loader(0, steps), trainer.update, args.steps, args.warmup,
+                         device)
+    extra = dict(loader="posebook.train.Trainer.loader", fused_adam=device.type == "cuda",
+                 pin_memory=device.type == "cuda", persistent_workers=False)
     batch = config.batch_size
     common.emit("train_e2e", args, config, device, batch, augment=args.augment,
                 backbone=config.backbone, input_px=config.input_px, frame_px=config.frame_px,

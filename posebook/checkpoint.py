@@ -31,12 +31,21 @@ def load(path: str | Path) -> dict:
 
 
 def config_diff(saved: RunConfig | dict, wanted: RunConfig | dict) -> dict[str, tuple]:
-    """{key: (saved value, wanted value)} for every field that differs."""
-    a = saved.to_dict() if isinstance(saved, RunConfig) else dict(saved)
-    b = wanted.to_dict() if isinstance(wanted, RunConfig) else dict(wanted)
+    """{key: (saved value, wanted value)} for every field that differs.
+
+    A field missing from a saved dict (a run from before that field existed) counts as having
+    its default value, so adding a field with a behaviour-preserving default keeps old runs.
+    """
+    a, b = _with_defaults(saved), _with_defaults(wanted)
     norm = lambda v: list(v) if isinstance(v, tuple) else v  # noqa: E731 (json has no tuples)
     return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b))
             if norm(a.get(k)) != norm(b.get(k))}
+
+
+def _with_defaults(config: RunConfig | dict) -> dict:
+    if isinstance(config, RunConfig):
+        return config.to_dict()
+    return {**RunConfig().to_dict(), **config}
 
 
 def check_same_config(saved: RunConfig | dict, wanted: RunConfig | dict, where: str) -> None:

@@ -69,6 +69,7 @@ class RunConfig:
     amp: bool = False                   # bf16 autocast (GPU)
     channels_last: bool = False
     compile: bool = False               # torch.compile
+    gpu_augment: bool = False   # training augmentation's pixel work on the device (posebook.gpu_augment)
     device: str = "auto"                # "auto" | "cpu" | "cuda"
 
     # --- evaluation ---------------------------------------------------------------------
@@ -115,12 +116,13 @@ PROFILES: dict[str, RunConfig] = {
         n_train=50000, n_val=1000, n_test=2000, steps=12000, batch_size=64, cycle_steps=4000,
         lr_min=1e-5, lr_max=5e-4, amp=True, channels_last=True, num_workers=8,
         ablation_seeds=(0, 1, 2), eval_every=2000, ablation_steps=1000,
+        gpu_augment=True,
     ),
     "paper": RunConfig(
         profile="paper", dataset="h36m", occluders="voc", backbone="resnet50v2", input_px=256,
         stride=16, depth_bins=16, occlusion_p=0.85, loss="absolute", steps=0, batch_size=64,
         lr_min=1e-5, lr_max=5e-4, amp=True, channels_last=True, num_workers=8, snapshots=1,
-        ensemble=False, ablation_seeds=(0, 1, 2),
+        ensemble=False, ablation_seeds=(0, 1, 2), gpu_augment=True,
     ),
 }
 

@@ -13,7 +13,8 @@ Resuming is exact: the data order is a pure function of (seed, step) -- each epo
 permutation ``np.random.default_rng([seed, epoch])`` -- the augmentation a pure function of
 (seed, index, epoch) (the dataset's job), and the learning rate a pure function of the step; the
 checkpoint holds the rest (weights, Adam moments, torch RNG). On the CPU a run killed with
-SIGKILL and resumed ends bit-identical to an uninterrupted one.
+SIGKILL and resumed ends bit-identical to an uninterrupted one. With ``gpu_augment`` the workers
+only draw the augmentation and `update` renders the batch on the device (`data.gpu_items`).
 """
 from __future__ import annotations
 
@@ -100,6 +101,10 @@ class Trainer:
                                           weight_decay=config.weight_decay,
                                           fused=self.device.type == "cuda")
         self.train_set = PoseDataset(config, "train")
+        if config.gpu_augment:  # workers draw the augmentation, `update` renders on the device
+            from .data import gpu_items
+            self.train_set = gpu_items.GpuPathItems(self.train_set)
+        self.bank = None        # the occluder bank on the device (gpu_augment only)
         self.val_set = PoseDataset(config, "val") if config.n_val > 0 else None
         self.step = 0
         self.history: dict = {"step": [], "loss": [], "lr": [], "val_step": [], "val_mpjpe_mm": [],
@@ -152,8 +157,18 @@ class Trainer:
             images = images.contiguous(memory_format=torch.channels_last)
         return images
 
+    def render(self, batch: dict) -> dict:
+        """A collated `gpu_items.GpuPathItems` batch rendered on the device (gpu_augment)."""
+        from . import gpu_augment
+        from .data import gpu_items
+        if self.bank is None and self.config.occlusion_p > 0:
+            self.bank = gpu_augment.OccluderBank(self.train_set.dataset.occluders, self.device)
+        return gpu_items.render(batch, self.bank, self.config.input_px, self.device)
+
     def update(self, batch: dict) -> float:
         config = self.config
+        if config.gpu_augment:
+            batch = self.render(batch)
         lr = schedule.lr_at(self.step, config.steps, config.cycle_steps, config.lr_min,
                             config.lr_max)
         for group in self.optimizer.param_groups:
@@ -192,8 +207,9 @@ class Trainer:
         c = self.config
         batches = [batch_indices(c.seed, s, len(self.train_set), c.batch_size)[1].tolist()
                    for s in steps]
-        return torch.utils.data.DataLoader(
+        return torch.utils.data.DataLoader(  # collate: GpuPathItems' own, else the default
             self.train_set, batch_sampler=batches, num_workers=c.num_workers,
+            collate_fn=getattr(self.train_set, "collate", None),
             pin_memory=self.device.type == "cuda", prefetch_factor=4 if c.num_workers else None,
             generator=torch.Generator().manual_seed(c.seed))  # leaves the global RNG alone
 
@@ -214,7 +230,7 @@ class Trainer:
                 done = time.perf_counter()
                 self.seconds += done - tic
                 log.update(self.step, loss, self.history["lr"][-1],
-                           len(batch["image"]) / max(done - tic, 1e-9))
+                           len(batch["joints_cam_mm"]) / max(done - tic, 1e-9))
                 if self.step in snapshot_at:
                     k = snapshot_at.index(self.step)
                     checkpoint.save(self.ckpt_path(f"snapshot_{k}"),

@@ -74,18 +74,17 @@ def test_pipeline_reports_both_paths(outputs):
 
 def test_gpu_path_reproduces_pose_dataset(monkeypatch, tmp_path):
     pytest.importorskip("torch")
-    monkeypatch.syspath_prepend(str(BENCH))
     monkeypatch.setenv("POSEBOOK_CACHE", str(tmp_path))
-    import gpu_path
     from posebook import gpu_augment, profiles
+    from posebook.data import gpu_items
     from posebook.data.dataset import PoseDataset
 
     config = profiles.get("smoke", ["n_train=6", "occlusion_p=1.0"])
     ds = PoseDataset(config, "train", cache="memory")
     ds.set_epoch(3)
-    items = gpu_path.GpuPathItems(ds)
-    batch = gpu_path.collate([items[i] for i in range(len(ds))])
-    out = gpu_path.render(batch, gpu_augment.OccluderBank(ds.occluders), config.input_px, "cpu")
+    items = gpu_items.GpuPathItems(ds)
+    batch = gpu_items.collate([items[i] for i in range(len(ds))])
+    out = gpu_items.render(batch, gpu_augment.OccluderBank(ds.occluders), config.input_px, "cpu")
     for i in range(len(ds)):
         ref = ds[i]
         assert int(out["n_occluders"][i]) == int(ref["n_occluders"]) >= 1

@@ -68,6 +68,11 @@ def test_config_diff_lists_keys():
     b = a.replace(steps=7, lr_max=1.0)
     assert checkpoint.config_diff(a, b) == {"lr_max": (a.lr_max, 1.0), "steps": (a.steps, 7)}
     assert checkpoint.config_diff(a.to_dict(), json.loads(a.to_json())) == {}
+    # a run saved before a field existed counts as having that field's default ...
+    old = {k: v for k, v in a.to_dict().items() if k != "gpu_augment"}
+    assert checkpoint.config_diff(old, a) == {}
+    # ... and differs from a config that sets it otherwise
+    assert checkpoint.config_diff(old, a.replace(gpu_augment=True)) == {"gpu_augment": (False, True)}
     with pytest.raises(ValueError, match="lr_max.*steps"):
         checkpoint.check_same_config(a, b, "here")
 

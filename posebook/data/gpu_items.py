@@ -1,0 +1,108 @@
+"""Training items for the GPU augmentation path (``RunConfig.gpu_augment``).
+
+DataLoader workers only *draw* the augmentation of a training `PoseDataset` item -- the same
+numpy draws, in the same order, as `PoseDataset.__getitem__` -- and hand over the cached wide
+crop (uint8) with that plan; `render` then does the pixel work for the whole batch on the
+device: crop warp, occluder compositing, colour and blur (`posebook.gpu_augment`). The result
+has the keys, shapes and dtypes of a collated `PoseDataset` batch; its pixels match the CPU
+path's to interpolation rounding (tests/test_benchmarks.py, tests/test_gpu_items.py).
+
+    items = GpuPathItems(PoseDataset(config, "train"))
+    loader = DataLoader(items, batch_sampler=..., collate_fn=collate)
+    batch = render(next(iter(loader)), OccluderBank(items.dataset.occluders, dev), S, dev)
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .. import augment, crop, gpu_augment as ga, skeleton
+from . import dataset as dataset_lib
+
+LABELS = ("intrinsics", "joints_cam_mm", "joints_px", "root_depth_mm", "in_crop", "family",
+          "index")
+
+
+def collate(items: list[dict]) -> dict:
+    """DataLoader `collate_fn` for `GpuPathItems` (frames must share one size)."""
+    out = {k: torch.stack([it[k] for it in items]) for k in ("frame", "homography", *LABELS)}
+    out["scale"] = np.array([it["scale"] for it in items])
+    out["pastes"] = [it["pastes"] for it in items]
+    looks = [it["appearance"] for it in items]
+    out["appearance"] = None if any(a is None for a in looks) else looks
+    return out
+
+
+class GpuPathItems(torch.utils.data.Dataset):
+    """Items of `dataset` (split "train") as plans: dict(frame (3, C, C) uint8 cached wide crop
+    or frame, homography (3, 3), scale, pastes, appearance, and the labels of a PoseDataset
+    item: intrinsics, joints_cam_mm, joints_px, root_depth_mm, in_crop, family, index)."""
+
+    collate = staticmethod(collate)   # the DataLoader's collate_fn (Trainer.loader)
+
+    def __init__(self, dataset: dataset_lib.PoseDataset):
+        if dataset.split != "train":
+            raise ValueError(f"GpuPathItems augments the train split, got {dataset.split!r}")
+        self.dataset = dataset
+        self._bank_shapes = None
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.dataset.set_epoch(epoch)
+
+    @property
+    def bank_shapes(self) -> list:
+        if self._bank_shapes is None:
+            self._bank_shapes = [o.shape[:2] for o in self.dataset.occluders]
+        return self._bank_shapes
+
+    def __getitem__(self, index: int) -> dict:
+        ds, c, S = self.dataset, self.dataset.config, self.dataset.side
+        index = int(index)
+        if not 0 <= index < len(ds):
+            raise IndexError(f"index {index} out of range for {len(ds)} items")
+        rng = np.random.default_rng([c.seed, ds.split_id, index, ds.epoch, 0])
+        image, image_cam, frame_cam, box, joints_world, family = ds._source(index)
+        geometry = augment.sample_geometry(rng) if c.augment_geometry else \
+            dataset_lib.NO_GEOMETRY
+        cam = crop.crop_camera(frame_cam, box, out_side=S, fill=dataset_lib.FILL, **geometry)
+        joints_cam = cam.world_to_camera(joints_world)
+        if geometry["flip"]:
+            joints_cam = joints_cam[..., skeleton.MIRROR, :]
+        joints_px = cam.camera_to_image(joints_cam)
+        pastes = ga.sample_occlusion(rng, self.bank_shapes, (S, S), c.occlusion_p) \
+            if c.occlusion_p > 0 else []
+        look = ga.sample_appearance(rng, (S, S)) if c.augment_appearance else None
+        scale = np.sqrt(abs(np.linalg.det(cam.K[:2, :2]) / np.linalg.det(image_cam.K[:2, :2])))
+        in_crop = np.all((joints_px >= -0.5) & (joints_px <= S - 0.5), axis=-1)
+        frame = np.ascontiguousarray(np.asarray(image).transpose(2, 0, 1))
+        return {"frame": torch.from_numpy(frame),
+                "homography": torch.as_tensor(ga.homography(image_cam, cam)),
+                "scale": float(scale), "pastes": pastes, "appearance": look,
+                "intrinsics": torch.as_tensor(cam.K, dtype=torch.float32),
+                "joints_cam_mm": torch.as_tensor(joints_cam, dtype=torch.float32),
+                "joints_px": torch.as_tensor(joints_px, dtype=torch.float32),
+                "root_depth_mm": torch.tensor(joints_cam[skeleton.ROOT, 2], dtype=torch.float32),
+                "in_crop": torch.as_tensor(in_crop, dtype=torch.bool),
+                "family": torch.tensor(family, dtype=torch.int64),
+                "index": torch.tensor(index, dtype=torch.int64)}
+
+
+def render(batch: dict, bank: ga.OccluderBank | None, side: int, device) -> dict:
+    """A collated `GpuPathItems` batch as a PoseDataset batch: image (B, 3, S, S) uint8,
+    occluded (B, 17) bool and n_occluders (B,) int64 computed on `device`; the labels
+    stay where they were (host memory)."""
+    frames = batch["frame"].to(device, non_blocking=True)
+    plan = ga.Plan(batch["homography"].numpy(), batch["scale"], [], batch["pastes"],
+                   batch["appearance"])
+    out = ga.apply(frames, plan, bank, side)
+    # occluded: the joint's nearest pixel is covered (augment.joints_covered's convention)
+    uv = torch.floor(batch["joints_px"].double() + 0.5).to(device)
+    inside = torch.isfinite(uv).all(-1) & (uv >= 0).all(-1) & (uv < side).all(-1)
+    uv = torch.where(inside[..., None], uv, torch.zeros_like(uv)).long()
+    rows = torch.arange(len(uv), device=uv.device)[:, None]
+    occluded = out["mask"][rows, uv[..., 1], uv[..., 0]] & inside
+    return {"image": out["image"], **{k: batch[k] for k in LABELS}, "occluded": occluded,
+            "n_occluders": out["n_occluders"].to(torch.int64)}
