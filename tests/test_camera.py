@@ -1,13 +1,13 @@
 """posebook.camera: conventions, round trips (hypothesis), real Human3.6M projection, bad input."""
-import json
 
 import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from posebook import camera, paths
+from posebook import camera
 from posebook.camera import Camera
+from realdata import h36m_samples
 
 # --- strategies ----------------------------------------------------------------------------------
 finite = dict(allow_nan=False, allow_infinity=False)
@@ -135,24 +135,10 @@ def test_distortion_models_differ():
 
 
 # --- real Human3.6M frames -----------------------------------------------------------------------
-def h36m_samples():
-    root = paths.realdata_dir()
-    if root is None or not (root / "h36m" / "frames.npz").is_file():
-        pytest.skip("real samples not found (posebook.paths.realdata_dir() is None)")
-    cams = json.loads((root / "h36m" / "cameras.json").read_text())
-    frames = np.load(root / "h36m" / "frames.npz")
-    for i, name in enumerate(frames["imgname"]):
-        subject, camera_id = name.split("/")[0], name.split(".")[1].split("/")[0]
-        p = cams[subject][camera_id]
-        K = np.array([[p["f"][0], 0, p["c"][0]], [0, p["f"][1], p["c"][1]], [0, 0, 1]])
-        yield (root / "h36m" / name, K, list(p["k"]) + list(p["p"]),
-               frames["joints3d_cam_m"][i] * 1000, frames["joints2d_px"][i],
-               frames["box_center_px"][i], frames["box_side_px"][i])
-
-
 def test_h36m_projection_matches_ground_truth():
-    for _, K, coeffs, joints_cam_mm, joints_px, *_ in h36m_samples():
-        cam = Camera(K, distortion=coeffs, distortion_model="h36m")
+    for sample in h36m_samples():
+        K, coeffs, cam = sample.K, sample.distortion, sample.camera()
+        joints_cam_mm, joints_px = sample.joints_cam_mm, sample.joints_px
         error = np.abs(cam.camera_to_image(joints_cam_mm) - joints_px).max()
         assert error < 0.25 and error < 1e-3, error
         assert np.abs(cam.undistort().camera_to_image(joints_cam_mm) - joints_px).max() > 1.0

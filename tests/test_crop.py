@@ -1,5 +1,4 @@
 """posebook.crop: marks stamped on the full frame land where the crop camera projects the joints."""
-import json
 
 import numpy as np
 import pytest
@@ -7,25 +6,16 @@ from PIL import Image
 
 from posebook import camera, crop, paths, skeleton
 from posebook.camera import Camera
+from realdata import h36m_samples
 
 OUT = 256
 
 
 def real_frames():
-    root = paths.realdata_dir()
-    if root is None or not (root / "h36m" / "frames.npz").is_file():
-        pytest.skip("real samples not found (posebook.paths.realdata_dir() is None)")
-    cams = json.loads((root / "h36m" / "cameras.json").read_text())
-    frames = np.load(root / "h36m" / "frames.npz")
-    for i, name in enumerate(frames["imgname"]):
-        p = cams[name.split("/")[0]][name.split(".")[1].split("/")[0]]
-        K = np.array([[p["f"][0], 0, p["c"][0]], [0, p["f"][1], p["c"][1]], [0, 0, 1]])
-        cam = Camera(K, distortion=list(p["k"]) + list(p["p"]), distortion_model="h36m")
-        side = frames["box_side_px"][i]
-        box = np.r_[frames["box_center_px"][i] - side / 2, side, side]
-        image = np.asarray(Image.open(root / "h36m" / name).convert("RGB"))
+    for sample in h36m_samples():
+        image = np.asarray(Image.open(sample.image_path).convert("RGB"))
         # Human3.6M camera frame = world here (R = I, t = 0).
-        yield image, cam, frames["joints3d_cam_m"][i] * 1000, frames["joints2d_px"][i], box
+        yield image, sample.camera(), sample.joints_cam_mm, sample.joints_px, sample.box_xywh_px
 
 
 def synthetic_frame():
