@@ -223,7 +223,13 @@ class PoseDataset(torch.utils.data.Dataset):
         f = self.frames.frame(index)
         return f.image, f.camera, f.camera, f.box_xywh_px, f.joints_world_mm, f.family_id
 
-    def __getitem__(self, index: int) -> dict:
+    def draw_crop(self, index: int):
+        """Item `index`'s random generator and crop, in the draw order every path shares.
+
+        Returns (rng, image, image_camera, crop_camera, joints_cam_mm (17, 3), joints_px (17, 2),
+        family): `rng` has drawn the geometry jitter (train) and continues with the occlusion
+        and appearance draws; the crop image itself is left to the caller.
+        """
         index = int(index)
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} items")
@@ -231,16 +237,18 @@ class PoseDataset(torch.utils.data.Dataset):
         rng = np.random.default_rng([self.config.seed, self.split_id, index, epoch,
                                      int(self.split == "test_occluded")])
         image, image_cam, frame_cam, box, joints_world, family = self._source(index)
-        train = self.split == "train"
-        geometry = augment.sample_geometry(rng) if train and self.config.augment_geometry \
-            else NO_GEOMETRY
-        S = self.side
-        cam = crop.crop_camera(frame_cam, box, out_side=S, fill=FILL, **geometry)
-        crop_image = reproject_image(np.asarray(image), image_cam, cam, (S, S))
+        geometry = augment.sample_geometry(rng) \
+            if self.split == "train" and self.config.augment_geometry else NO_GEOMETRY
+        cam = crop.crop_camera(frame_cam, box, out_side=self.side, fill=FILL, **geometry)
         joints_cam = cam.world_to_camera(joints_world)
         if geometry["flip"]:
             joints_cam = joints_cam[..., skeleton.MIRROR, :]
-        joints_px = cam.camera_to_image(joints_cam)
+        return rng, image, image_cam, cam, joints_cam, cam.camera_to_image(joints_cam), family
+
+    def __getitem__(self, index: int) -> dict:
+        rng, image, image_cam, cam, joints_cam, joints_px, family = self.draw_crop(index)
+        S, train = self.side, self.split == "train"
+        crop_image = reproject_image(np.asarray(image), image_cam, cam, (S, S))
         p = 1.0 if self.split == "test_occluded" else self.config.occlusion_p if train else 0.0
         n_occluders, occluded = 0, np.zeros(skeleton.N_JOINTS, bool)
         if p > 0:
@@ -250,16 +258,21 @@ class PoseDataset(torch.utils.data.Dataset):
                 occluded = augment.joints_covered(result.mask, joints_px)
         if train and self.config.augment_appearance:
             crop_image = augment.appearance(crop_image, rng)
-        in_crop = np.all((joints_px >= -0.5) & (joints_px <= S - 0.5), axis=-1)
-        return {
-            "image": torch.from_numpy(np.ascontiguousarray(crop_image.transpose(2, 0, 1))),
-            "intrinsics": torch.as_tensor(cam.K, dtype=torch.float32),
-            "joints_cam_mm": torch.as_tensor(joints_cam, dtype=torch.float32),
-            "joints_px": torch.as_tensor(joints_px, dtype=torch.float32),
-            "root_depth_mm": torch.tensor(joints_cam[skeleton.ROOT, 2], dtype=torch.float32),
-            "occluded": torch.as_tensor(occluded, dtype=torch.bool),
-            "in_crop": torch.as_tensor(in_crop, dtype=torch.bool),
-            "n_occluders": torch.tensor(n_occluders, dtype=torch.int64),
-            "family": torch.tensor(family, dtype=torch.int64),
-            "index": torch.tensor(index, dtype=torch.int64),
-        }
+        return {"image": torch.from_numpy(np.ascontiguousarray(crop_image.transpose(2, 0, 1))),
+                **labels(cam, joints_cam, joints_px, family, index, S),
+                "occluded": torch.as_tensor(occluded, dtype=torch.bool),
+                "n_occluders": torch.tensor(n_occluders, dtype=torch.int64)}
+
+
+def labels(cam, joints_cam_mm, joints_px, family: int, index: int, side: int) -> dict:
+    """The ground-truth tensors of an item (everything but image, occluded, n_occluders)."""
+    in_crop = np.all((joints_px >= -0.5) & (joints_px <= side - 0.5), axis=-1)
+    return {
+        "intrinsics": torch.as_tensor(cam.K, dtype=torch.float32),
+        "joints_cam_mm": torch.as_tensor(joints_cam_mm, dtype=torch.float32),
+        "joints_px": torch.as_tensor(joints_px, dtype=torch.float32),
+        "root_depth_mm": torch.tensor(joints_cam_mm[skeleton.ROOT, 2], dtype=torch.float32),
+        "in_crop": torch.as_tensor(in_crop, dtype=torch.bool),
+        "family": torch.tensor(family, dtype=torch.int64),
+        "index": torch.tensor(int(index), dtype=torch.int64),
+    }

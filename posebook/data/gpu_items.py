@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .. import augment, crop, gpu_augment as ga, skeleton
+from .. import gpu_augment as ga
 from . import dataset as dataset_lib
 
 LABELS = ("intrinsics", "joints_cam_mm", "joints_px", "root_depth_mm", "in_crop", "family",
@@ -60,34 +60,16 @@ class GpuPathItems(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict:
         ds, c, S = self.dataset, self.dataset.config, self.dataset.side
-        index = int(index)
-        if not 0 <= index < len(ds):
-            raise IndexError(f"index {index} out of range for {len(ds)} items")
-        rng = np.random.default_rng([c.seed, ds.split_id, index, ds.epoch, 0])
-        image, image_cam, frame_cam, box, joints_world, family = ds._source(index)
-        geometry = augment.sample_geometry(rng) if c.augment_geometry else \
-            dataset_lib.NO_GEOMETRY
-        cam = crop.crop_camera(frame_cam, box, out_side=S, fill=dataset_lib.FILL, **geometry)
-        joints_cam = cam.world_to_camera(joints_world)
-        if geometry["flip"]:
-            joints_cam = joints_cam[..., skeleton.MIRROR, :]
-        joints_px = cam.camera_to_image(joints_cam)
+        rng, image, image_cam, cam, joints_cam, joints_px, family = ds.draw_crop(index)
         pastes = ga.sample_occlusion(rng, self.bank_shapes, (S, S), c.occlusion_p) \
             if c.occlusion_p > 0 else []
         look = ga.sample_appearance(rng, (S, S)) if c.augment_appearance else None
         scale = np.sqrt(abs(np.linalg.det(cam.K[:2, :2]) / np.linalg.det(image_cam.K[:2, :2])))
-        in_crop = np.all((joints_px >= -0.5) & (joints_px <= S - 0.5), axis=-1)
         frame = np.ascontiguousarray(np.asarray(image).transpose(2, 0, 1))
         return {"frame": torch.from_numpy(frame),
                 "homography": torch.as_tensor(ga.homography(image_cam, cam)),
                 "scale": float(scale), "pastes": pastes, "appearance": look,
-                "intrinsics": torch.as_tensor(cam.K, dtype=torch.float32),
-                "joints_cam_mm": torch.as_tensor(joints_cam, dtype=torch.float32),
-                "joints_px": torch.as_tensor(joints_px, dtype=torch.float32),
-                "root_depth_mm": torch.tensor(joints_cam[skeleton.ROOT, 2], dtype=torch.float32),
-                "in_crop": torch.as_tensor(in_crop, dtype=torch.bool),
-                "family": torch.tensor(family, dtype=torch.int64),
-                "index": torch.tensor(index, dtype=torch.int64)}
+                **dataset_lib.labels(cam, joints_cam, joints_px, family, index, S)}
 
 
 def render(batch: dict, bank: ga.OccluderBank | None, side: int, device) -> dict:
