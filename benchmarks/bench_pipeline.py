@@ -7,9 +7,11 @@
   device; with --device cpu the device part also runs on one CPU thread (a reference only).
 
 Frames are rendered into the dataset's frame cache first (not timed; `render_ms_per_frame` says
-what that costs). One JSON line per (path, side).
+what that costs on one core). With ``--cache none`` every item renders its frame (what a split
+bigger than ``frame_cache_gb`` costs). One JSON line per (path, side).
 
     python benchmarks/bench_pipeline.py --profile cpu --sides 128,256 --n 64
+    python benchmarks/bench_pipeline.py --profile gpu --sides 256 --n 64 --cache none
 """
 from __future__ import annotations
 
@@ -40,6 +42,8 @@ def main() -> None:
     p.add_argument("--n", type=int, default=64, help="distinct frames (cached) and timed items")
     p.add_argument("--occlusion-p", type=float, default=None,
                    help="occlusion probability (default: the profile's occlusion_p)")
+    p.add_argument("--cache", choices=("memory", "none"), default="memory",
+                   help="frame cache (default) or render every item's frame")
     args = p.parse_args()
     os.environ.setdefault("POSEBOOK_CACHE", tempfile.mkdtemp(prefix="posebook-bench-"))
     config, device = common.setup(args)
@@ -49,12 +53,12 @@ def main() -> None:
         config = config.replace(occlusion_p=args.occlusion_p)
     for side in [int(s) for s in args.sides.split(",")]:
         cfg = config.replace(input_px=side, n_train=args.n)
-        ds = PoseDataset(cfg, "train", cache="memory")
+        ds = PoseDataset(cfg, "train", cache=args.cache)
+        ds.occluders                                             # not timed: loads the bank
         tic = time.perf_counter()
         ds[0]                                                    # builds the frame cache
-        render_ms = 1e3 * (time.perf_counter() - tic) / args.n
-        ds.occluders
-        common_fields = dict(side_px=side, frame_px=cfg.frame_px, n=args.n,
+        render_ms = 1e3 * (time.perf_counter() - tic) / (args.n if args.cache != "none" else 1)
+        common_fields = dict(side_px=side, frame_px=cfg.frame_px, n=args.n, cache=args.cache,
                              occlusion_p=cfg.occlusion_p, n_occluders_bank=len(ds.occluders),
                              render_ms_per_frame=round(render_ms, 2))
         for i in range(min(args.warmup, args.n)):

@@ -205,8 +205,8 @@ def run(base: RunConfig, retrain: bool = False, progress: bool | str = "text",
     if jobs > 1 and todo:
         import multiprocessing
 
-        seeds = {c.seed: c for c in todo}
-        warm = [(c.to_dict(), split) for c in seeds.values() for split in
+        data = {c.data_seed: c for c in todo}         # runs of one data_seed share caches
+        warm = [(c.to_dict(), split) for c in data.values() for split in
                 ("train", "val", "test")]
         tasks = [(c.to_dict(), run_name(c), retrain) for c in todo]
         with multiprocessing.get_context("spawn").Pool(min(jobs, len(tasks))) as pool:

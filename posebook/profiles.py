@@ -23,7 +23,8 @@ class RunConfig:
     """Everything that defines a run. Saved as ``runs/<name>/config.json``."""
 
     profile: str = "cpu"
-    seed: int = 0
+    seed: int = 0                       # initial weights, batch order, training augmentation
+    data_seed: int = 0                  # synthetic people, occluder bank, held-out sets
 
     # --- data ---------------------------------------------------------------------------
     dataset: str = "synthetic"          # "synthetic" | "h36m"
@@ -35,6 +36,7 @@ class RunConfig:
     n_train: int = 4000                 # distinct training samples (synthetic: rendered once)
     n_val: int = 200
     n_test: int = 500
+    frame_cache_gb: float = 8.0         # synthetic splits whose rendered frames fit are cached on disk
     occlusion_p: float = 0.5            # per-frame probability of pasting occluders (paper: 0.85)
     augment_geometry: bool = True       # scale / rotation / translation / flip on the crop
     augment_appearance: bool = True     # blur and colour changes
@@ -116,7 +118,7 @@ PROFILES: dict[str, RunConfig] = {
         n_train=50000, n_val=1000, n_test=2000, steps=12000, batch_size=64, cycle_steps=4000,
         lr_min=1e-5, lr_max=5e-4, amp=True, channels_last=True, num_workers=8,
         ablation_seeds=(0, 1, 2), eval_every=2000, ablation_steps=1000,
-        gpu_augment=True,
+        gpu_augment=True, frame_cache_gb=32.0,
     ),
     "paper": RunConfig(
         profile="paper", dataset="h36m", occluders="voc", backbone="resnet50v2", input_px=256,

@@ -115,3 +115,45 @@ def test_bad_split_and_index():
         PoseDataset(CONFIG, "training")
     with pytest.raises(IndexError):
         PoseDataset(CONFIG, "val")[CONFIG.n_val]
+
+
+def test_parallel_cache_build_is_byte_identical(tmp_path, monkeypatch):
+    monkeypatch.setattr(ds_mod, "BUILD_CHUNK", 5)            # 12 frames -> 3 tasks
+    frames = PoseDataset(CONFIG, "train").frames
+    caches = []
+    for workers in (1, 3):
+        cache = ds_mod.FrameCache(frames, CONFIG.input_px, tmp_path / f"w{workers}", workers)
+        cache.get(0)
+        caches.append(cache)
+    one, three = caches
+    assert np.array_equal(one._images, three._images) and one._images.std() > 5
+    assert set(one._meta) == set(three._meta) == {*ds_mod.META_KEYS, "checksum"}
+    for key in one._meta:
+        assert np.array_equal(one._meta[key], three._meta[key]), key
+    assert len(three._meta["K"]) == len(frames)
+
+
+def test_cache_budget_decides_disk_or_on_the_fly():
+    assert PoseDataset(CONFIG, "val").cache.path is not None
+    assert PoseDataset(CONFIG.replace(frame_cache_gb=0.0), "val").cache is None
+
+
+def test_full_disk_is_a_clear_error_and_leaves_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(ds_mod.shutil, "disk_usage", lambda p: type("U", (), {"free": 10})())
+    data = PoseDataset(CONFIG, "val")
+    with pytest.raises(OSError, match=r"needs .* GiB .* POSEBOOK_CACHE .* frame_cache_gb=0"):
+        data[0]
+    folder = ds_mod.cache_path(CONFIG, "val", CONFIG.n_val).parent
+    assert not folder.exists() or not any(folder.iterdir())
+
+
+def test_seed_changes_augmentation_data_seed_changes_people():
+    other_seed, other_data = CONFIG.replace(seed=1), CONFIG.replace(data_seed=1)
+    for split in ("test", "test_occluded"):        # held-out sets are data: same for every seed
+        a, b = PoseDataset(CONFIG, split)[2], PoseDataset(other_seed, split)[2]
+        assert all(torch.equal(a[k], b[k]) for k in a), split
+        c = PoseDataset(other_data, split)[2]
+        assert not torch.equal(a["joints_cam_mm"], c["joints_cam_mm"]), split
+    train, train_seed1 = PoseDataset(CONFIG, "train"), PoseDataset(other_seed, "train")
+    assert train.frames.seed == train_seed1.frames.seed          # the same people ...
+    assert not torch.equal(train[0]["image"], train_seed1[0]["image"])   # ... augmented anew

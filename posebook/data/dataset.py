@@ -8,20 +8,32 @@ Every item is a dict (S = config.input_px)::
 
 Determinism: item i draws its randomness from ``np.random.default_rng([seed, split_id, i,
 epoch])`` (epoch only matters for the training augmentation; `set_epoch`), so it is the same
-bytes whatever the DataLoader worker count. Frames of the splits come from disjoint seed streams
-(`split_seed`); ``test_occluded`` shows the ``test`` people with fixed occluders (p = 1).
+bytes whatever the DataLoader worker count. The data -- synthetic people, cameras, the
+procedural occluder bank and every held-out split -- follow ``config.data_seed``; ``config.seed``
+changes only the training augmentation (and, in `train`, the initial weights and batch order),
+so runs with different seeds are compared on the same test images. Frames of the splits come
+from disjoint seed streams (`split_seed`); ``test_occluded`` shows the ``test`` people with
+fixed occluders (p = 1).
 
 Caching: rendering is the slow part, so each frame is rendered once and kept as a perspective
 crop with a wider field of view (`CACHE_FIELD` x the model crop, same pixel scale) in a ``.npy``
-memory map under `paths.cache_dir()`, keyed by (seed, split, n, frame_px, input_px, version) and
-checked against a stored checksum when opened (a corrupt or stale cache is rebuilt, never used).
+memory map under `paths.cache_dir()`, keyed by (data_seed, split, n, frame_px, input_px, version)
+and checked against a stored checksum when opened (a corrupt or stale cache is rebuilt, never
+used).
 An item is then one cheap reprojection from the cached crop camera to the (jittered) crop camera.
+Every core renders the cache (forked processes, `build_workers`; the bytes do not depend on how
+many). Splits bigger than ``config.frame_cache_gb`` are rendered on the fly instead, a few times
+slower per item (benchmarks/RESULTS.md: "frame supply").
 """
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
 import math
+import multiprocessing
+import os
+import shutil
 import warnings
 
 import numpy as np
@@ -34,7 +46,7 @@ from . import synthetic
 SPLITS = {"train": 0, "val": 1, "test": 2, "test_occluded": 2}
 CACHE_VERSION = 1
 CACHE_FIELD = 1.5                 # cached crop covers 1.5x the model crop's field of view
-MAX_CACHE_BYTES = 8 << 30         # bigger synthetic sets are rendered on the fly
+BUILD_CHUNK = 256                 # frames per task when several processes render a cache
 FILL = 0.9
 NO_GEOMETRY = dict(scale=1.0, roll_rad=0.0, shift_frac=(0.0, 0.0), flip=False)
 
@@ -60,13 +72,13 @@ class FrameCache:
     joints_world_mm (17, 3), family_id). With ``path=None`` everything stays in memory.
     """
 
-    def __init__(self, frames, input_px: int, path=None, progress: bool = False):
+    def __init__(self, frames, input_px: int, path=None, workers: int = 1):
         self.frames, self.input_px, self.path = frames, int(input_px), path
         self.side = int(math.ceil(CACHE_FIELD * input_px))
+        self.workers = max(1, int(workers))
         self._images = None
         self._meta = None
         self.rebuilt = False
-        self._progress = progress
 
     def __getstate__(self):                     # memmaps reopen in each DataLoader worker
         state = dict(self.__dict__)
@@ -75,34 +87,24 @@ class FrameCache:
 
     def _build(self):
         n, c = len(self.frames), self.side
-        meta = {k: [] for k in ("K", "R", "t", "crop_K", "crop_R", "box", "joints", "family")}
         if self.path is None:
             images = np.empty((n, c, c, 3), np.uint8)
-            tmp = None
+            meta = _render_chunk(self.frames, c, images, 0, n)
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = paths.atomic_path(self.path.with_suffix(".npy"))
-            images = np.lib.format.open_memmap(tmp.__enter__(), "w+", np.uint8, (n, c, c, 3))
-        for i in range(n):
-            frame = self.frames.frame(i)
-            img, cam = crop.perspective_crop(frame.image, frame.camera, frame.box_xywh_px,
-                                             out_side=c, fill=FILL / CACHE_FIELD)
-            images[i] = img
-            for key, value in (("K", frame.camera.K), ("R", frame.camera.R),
-                               ("t", frame.camera.t), ("crop_K", cam.K), ("crop_R", cam.R),
-                               ("box", frame.box_xywh_px), ("joints", frame.joints_world_mm),
-                               ("family", frame.family_id)):
-                meta[key].append(value)
-        meta = {k: np.asarray(v) for k, v in meta.items()}
-        meta["checksum"] = np.asarray(_checksum(images, meta))
-        if tmp is not None:
-            images.flush()
-            del images
-            tmp.__exit__(None, None, None)
+            _check_disk(self.path, n * c * c * 3)
+            with paths.atomic_path(self.path.with_suffix(".npy")) as tmp:
+                np.lib.format.open_memmap(tmp, "w+", np.uint8, (n, c, c, 3)).flush()
+                meta = _render_into_file(self.frames, c, tmp, self.workers)
+                images = np.load(tmp, mmap_mode="r")
+                meta["checksum"] = np.asarray(_checksum(images, meta))
+                del images
             with paths.atomic_path(self.path.with_suffix(".meta.npz")) as t:
                 with open(t, "wb") as fh:
                     np.savez(fh, **meta)
             images = np.load(self.path.with_suffix(".npy"), mmap_mode="r")
+        if "checksum" not in meta:
+            meta["checksum"] = np.asarray(_checksum(images, meta))
         self._images, self._meta, self.rebuilt = images, meta, True
 
     def _open(self):
@@ -148,9 +150,69 @@ def _checksum(images: np.ndarray, meta: dict) -> str:
     return h.hexdigest()
 
 
+META_KEYS = ("K", "R", "t", "crop_K", "crop_R", "box", "joints", "family")
+
+
+def _render_chunk(frames, side: int, images, start: int, stop: int) -> dict:
+    """Render frames [start, stop) as wide crops into ``images[start:stop]``; their metadata."""
+    meta = {k: [] for k in META_KEYS}
+    for i in range(start, stop):
+        frame = frames.frame(i)
+        img, cam = crop.perspective_crop(frame.image, frame.camera, frame.box_xywh_px,
+                                         out_side=side, fill=FILL / CACHE_FIELD)
+        images[i] = img
+        for key, value in zip(META_KEYS, (frame.camera.K, frame.camera.R, frame.camera.t, cam.K,
+                                          cam.R, frame.box_xywh_px, frame.joints_world_mm,
+                                          frame.family_id)):
+            meta[key].append(value)
+    return {k: np.asarray(v) for k, v in meta.items()}
+
+
+def _render_file_chunk(frames, side: int, file, start: int, stop: int) -> dict:
+    images = np.load(file, mmap_mode="r+")
+    meta = _render_chunk(frames, side, images, start, stop)
+    images.flush()
+    return meta
+
+
+def _render_into_file(frames, side: int, file, workers: int) -> dict:
+    """Fill the ``.npy`` memory map `file` with every frame's wide crop, in `workers`
+    processes; frame i's pixels depend on i alone, so the bytes do not depend on `workers`."""
+    n = len(frames)
+    chunks = [(a, min(n, a + BUILD_CHUNK)) for a in range(0, n, BUILD_CHUNK)]
+    workers = min(workers, len(chunks))
+    if (workers <= 1 or "fork" not in multiprocessing.get_all_start_methods()
+            or multiprocessing.current_process().daemon):   # a Pool worker may not fork
+        parts = [_render_file_chunk(frames, side, file, a, b) for a, b in chunks]
+    else:
+        context = multiprocessing.get_context("fork")
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+            parts = list(pool.map(_render_file_chunk, *zip(*[(frames, side, file, a, b)
+                                                             for a, b in chunks])))
+    return {k: np.concatenate([part[k] for part in parts]) for k in META_KEYS}
+
+
+def _check_disk(path, needed_bytes: int) -> None:
+    free = shutil.disk_usage(path.parent).free
+    if needed_bytes + (1 << 30) > free:
+        raise OSError(
+            f"frame cache {path}.npy needs {needed_bytes / 2**30:.1f} GiB but "
+            f"{path.parent} has {free / 2**30:.1f} GiB free (1 GiB kept spare): point "
+            f"POSEBOOK_CACHE at a larger disk, or set frame_cache_gb=0 to render frames on "
+            f"the fly (slower; different pixels, so a different run)")
+
+
+def build_workers() -> int:
+    """Processes that render a frame cache: every core this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
 def cache_path(config, split: str, n: int):
-    """Where a synthetic split's frame cache lives (key: seed, split, n, frame_px, input_px)."""
-    key = dict(seed=config.seed, split=SPLITS[split], n=n, frame_px=config.frame_px,
+    """Where a synthetic split's frame cache lives (key: data_seed, split, n, frame_px, input_px)."""
+    key = dict(seed=config.data_seed, split=SPLITS[split], n=n, frame_px=config.frame_px,
                input_px=config.input_px, version=CACHE_VERSION, field=CACHE_FIELD)
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     return paths.cache_dir() / "frames" / f"synthetic-{digest}"
@@ -160,13 +222,13 @@ class PoseDataset(torch.utils.data.Dataset):
     """Model-ready samples of one split (see the module docstring for the item dict).
 
     Args:
-        config: RunConfig (input_px, frame_px, n_train/n_val/n_test, seed, occlusion_p,
+        config: RunConfig (input_px, frame_px, n_train/n_val/n_test, seed, data_seed, occlusion_p,
             augment_geometry, augment_appearance, occluders ...).
         split: "train" | "val" | "test" | "test_occluded".
         frames: a frame source (`__len__`, `frame(i)`); default `SyntheticFrames` of the split.
         occluders: an occluder bank (list of RGBA arrays); default `occluders.load_bank(config)`.
         cache: keep rendered frames (see `FrameCache`); "disk" (default for synthetic sources
-            that fit `MAX_CACHE_BYTES`), "memory" or "none".
+            whose cache fits ``config.frame_cache_gb``), "memory" or "none".
     """
 
     def __init__(self, config, split: str, frames=None, occluders=None, cache: str = "auto"):
@@ -187,7 +249,7 @@ class PoseDataset(torch.utils.data.Dataset):
         elif frames is None and config.dataset != "synthetic":
             raise ValueError(f"config.dataset must be 'synthetic' or 'h36m', got {config.dataset!r}")
         elif frames is None:
-            frames = synthetic.SyntheticFrames(split_seed(config.seed, split),
+            frames = synthetic.SyntheticFrames(split_seed(config.data_seed, split),
                                                split_size(config, split), config.frame_px)
         self.frames = frames
         # Names of the "family" ids: posture families (synthetic) or the 15 actions (Human3.6M).
@@ -195,11 +257,12 @@ class PoseDataset(torch.utils.data.Dataset):
         self._bank = occluders
         self.epoch = 0
         side = math.ceil(CACHE_FIELD * self.side)
-        fits = len(frames) * side * side * 3 <= MAX_CACHE_BYTES
+        fits = len(frames) * side * side * 3 <= config.frame_cache_gb * 2**30
         if cache == "auto":
             cache = "disk" if synthetic_source and fits else "none"
         path = cache_path(config, split, len(frames)) if cache == "disk" else None
-        self.cache = FrameCache(frames, self.side, path) if cache != "none" else None
+        self.cache = FrameCache(frames, self.side, path, build_workers()) \
+            if cache != "none" else None
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -213,7 +276,7 @@ class PoseDataset(torch.utils.data.Dataset):
         if self._bank is None:
             from . import occluders as occluder_bank
             self._bank, _ = occluder_bank.load_bank(
-                self.config, np.random.default_rng([self.config.seed, 4242]))
+                self.config, np.random.default_rng([self.config.data_seed, 4242]))
         return self._bank
 
     def _source(self, index: int):
@@ -233,8 +296,10 @@ class PoseDataset(torch.utils.data.Dataset):
         index = int(index)
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} items")
-        epoch = self.epoch if self.split == "train" else 0
-        rng = np.random.default_rng([self.config.seed, self.split_id, index, epoch,
+        train = self.split == "train"   # augmentation follows `seed`; test sets are data
+        epoch = self.epoch if train else 0
+        seed = self.config.seed if train else self.config.data_seed
+        rng = np.random.default_rng([seed, self.split_id, index, epoch,
                                      int(self.split == "test_occluded")])
         image, image_cam, frame_cam, box, joints_world, family = self._source(index)
         geometry = augment.sample_geometry(rng) \
