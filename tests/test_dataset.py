@@ -157,3 +157,15 @@ def test_seed_changes_augmentation_data_seed_changes_people():
     train, train_seed1 = PoseDataset(CONFIG, "train"), PoseDataset(other_seed, "train")
     assert train.frames.seed == train_seed1.frames.seed          # the same people ...
     assert not torch.equal(train[0]["image"], train_seed1[0]["image"])   # ... augmented anew
+
+
+def test_loader_workers_sized_to_the_machine(monkeypatch):
+    monkeypatch.setattr(ds_mod, "build_workers", lambda: 16)
+    assert ds_mod.loader_workers(CONFIG.replace(num_workers=-1)) == 15
+    monkeypatch.setattr(ds_mod, "build_workers", lambda: 64)
+    assert ds_mod.loader_workers(CONFIG.replace(num_workers=-1)) == ds_mod.MAX_LOADER_WORKERS
+    monkeypatch.setattr(ds_mod, "build_workers", lambda: 1)
+    assert ds_mod.loader_workers(CONFIG.replace(num_workers=-1)) == 0
+    assert ds_mod.loader_workers(CONFIG.replace(num_workers=3)) == 3
+    with pytest.raises(ValueError, match="num_workers"):
+        ds_mod.loader_workers(CONFIG.replace(num_workers=-2))

@@ -210,6 +210,19 @@ def build_workers() -> int:
         return os.cpu_count() or 1
 
 
+MAX_LOADER_WORKERS = 16
+
+
+def loader_workers(config) -> int:
+    """DataLoader workers of a run: ``config.num_workers``, or for -1 one per core this process
+    may use less one for the training loop (at most `MAX_LOADER_WORKERS`). Items do not depend
+    on the count, so neither does the run."""
+    n = int(config.num_workers)
+    if n < -1:
+        raise ValueError(f"config.num_workers must be >= 0, or -1 for one per core, got {n}")
+    return min(MAX_LOADER_WORKERS, max(0, build_workers() - 1)) if n == -1 else n
+
+
 def cache_path(config, split: str, n: int):
     """Where a synthetic split's frame cache lives (key: data_seed, split, n, frame_px, input_px)."""
     key = dict(seed=config.data_seed, split=SPLITS[split], n=n, frame_px=config.frame_px,
