@@ -134,6 +134,68 @@ def test_distortion_models_differ():
     assert np.abs(opencv - h36m).max() > 1e-3
 
 
+VERBS = {
+    "turn_towards": lambda c: c.turn_towards([40.0, -25.0]), "zoom": lambda c: c.zoom(1.7),
+    "rotate": lambda c: c.rotate(roll_rad=0.3, yaw_rad=-0.2, pitch_rad=0.1),
+    "horizontal_flip": lambda c: c.horizontal_flip(), "undistort": lambda c: c.undistort(),
+    "square_pixels": lambda c: c.square_pixels(), "copy": lambda c: c.copy(),
+    "center_principal_point": lambda c: c.center_principal_point((256, 192)),
+    "shift_image": lambda c: c.shift_image([3.5, -7.25]),
+}
+
+
+@settings(max_examples=30, deadline=None)
+@given(cameras(), st.sampled_from(sorted(VERBS)))
+def test_verb_camera_equals_validated_camera(cam, verb):
+    """Verbs skip `Camera.__init__`'s checks (`Camera._trusted`), yet build exactly the camera
+    the public constructor builds from the same fields: same bits, dtype and layout."""
+    new = VERBS[verb](cam)
+    public = Camera(new.K, new.R, new.t, new.distortion, new.distortion_model)
+    for field in ("K", "R", "t", "distortion"):
+        got, want = getattr(new, field), getattr(public, field)
+        if want is None:
+            assert got is None
+            continue
+        assert got.dtype == want.dtype == np.float64 and got.strides == want.strides
+        np.testing.assert_array_equal(got, want)
+        assert not np.shares_memory(got, getattr(cam, field))  # nothing shared with the source
+    assert new.distortion_model == public.distortion_model
+
+
+def accepts(*args) -> bool:
+    try:
+        Camera(*args)
+        return True
+    except ValueError:
+        return False
+
+
+def test_public_constructor_keeps_its_checks():
+    with pytest.raises(ValueError, match=r"R: expected a \(3, 3\) rotation matrix \(R R\^T = I\)"):
+        Camera(np.eye(3), [[1, 0.1, 0], [0, 1, 0], [0, 0, 1]])
+    # The checks are np.allclose written out: same verdicts just inside and outside tolerance.
+    scaled_R = [np.eye(3) * (1 + eps) for eps in (2e-6, 5.4e-6, 5.6e-6, 1e-5)]
+    verdicts = [accepts(np.eye(3), R) for R in scaled_R]
+    assert verdicts == [np.allclose(R @ R.T, np.eye(3), atol=1e-6) for R in scaled_R]
+    assert verdicts == [True, True, False, False]
+    Ks = [np.diag([1.0, 1.0, 1 + eps]) for eps in (1.0e-5, 1.002e-5)]
+    assert [accepts(K) for K in Ks] == [np.allclose(K[2], [0, 0, 1]) for K in Ks] == [True, False]
+
+
+def test_verbs_still_reject_invalid_results():
+    cam = Camera(np.eye(3))
+    with pytest.raises(ValueError, match="rotate"):
+        cam.rotate(roll_rad=np.nan)
+    with pytest.raises(ValueError, match="K: expected a finite"):
+        cam.shift_image([np.nan, 0.0])
+    with pytest.raises(ValueError, match="invertible"):
+        cam.zoom(1e-10)
+    with pytest.raises(ValueError, match="invertible"):
+        Camera([[1, 0, 0], [0, -1, 0], [0, 0, 1]]).square_pixels()
+    with np.errstate(over="ignore"), pytest.raises(ValueError, match="image_point_px"):
+        cam.turn_towards([0.0, 1e300])
+
+
 # --- real Human3.6M frames -----------------------------------------------------------------------
 def test_h36m_projection_matches_ground_truth():
     for sample in h36m_samples():

@@ -133,9 +133,11 @@ class FrameCache:
 
     def get(self, i: int):
         self._open()
-        m = self._meta
-        frame_cam = Camera(m["K"][i], m["R"][i], m["t"][i])
-        crop_cam = Camera(m["crop_K"][i], m["crop_R"][i], m["t"][i])
+        m = self._meta   # checksummed cameras built by `Camera`: no need to check them again
+        K, R, t, crop_K, crop_R = (np.array(m[k][i], dtype=np.float64)
+                                   for k in ("K", "R", "t", "crop_K", "crop_R"))
+        frame_cam = Camera._trusted(K, R, t, None, "opencv")
+        crop_cam = Camera._trusted(crop_K, crop_R, t.copy(), None, "opencv")
         return (self._images[i], crop_cam, frame_cam, m["box"][i], m["joints"][i],
                 int(m["family"][i]))
 
