@@ -45,7 +45,9 @@ def config_diff(saved: RunConfig | dict, wanted: RunConfig | dict) -> dict[str, 
 def _with_defaults(config: RunConfig | dict) -> dict:
     if isinstance(config, RunConfig):
         return config.to_dict()
-    return {**RunConfig().to_dict(), **config}
+    # Before `data_seed` existed, `seed` also chose the synthetic people: that is its value.
+    legacy = {"data_seed": config["seed"]} if "seed" in config else {}
+    return {**RunConfig().to_dict(), **legacy, **config}
 
 
 def check_same_config(saved: RunConfig | dict, wanted: RunConfig | dict, where: str) -> None:
