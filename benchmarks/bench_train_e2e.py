@@ -8,10 +8,14 @@ augmentation and send cached wide crops, `update` renders them on the device).
 
 The frame cache (rendering --n-train frames) is built before timing; batches cycle over those
 frames (an item's cost does not depend on which frame it shows).
---workers overrides num_workers.
+--count-ops (with --augment gpu) adds a second line: what rendering one batch dispatches, from
+torch.profiler (top-level aten ops; on CUDA also kernels, memcpys and synchronising calls).
+--workers overrides num_workers. As in `Trainer.fit`, the host reads the losses back every
+`train.LOSS_FETCH_EVERY` updates (inside `update`) and once at the end, nowhere else.
 
     python benchmarks/bench_train_e2e.py --profile smoke --steps 10
     python benchmarks/bench_train_e2e.py --profile gpu --augment gpu --workers 14 --steps 50
+    python benchmarks/bench_train_e2e.py --profile gpu --augment gpu --count-ops --steps 20
 """
 from __future__ import annotations
 
@@ -19,21 +23,47 @@ import os
 import tempfile
 import time
 
+import torch
+
 import common
 from posebook import train
 
 
-def timed_loop(batches, step, steps: int, warmup: int, device) -> float:
-    """Seconds for `steps` updates after `warmup` (data loading included)."""
+def timed_loop(batches, trainer, steps: int, warmup: int, device) -> float:
+    """Seconds for `steps` updates after `warmup` (data loading and reading the losses back
+    included)."""
     it = iter(batches)
     for _ in range(warmup):
-        step(next(it))
+        trainer.update(next(it))
+    trainer.fetch_losses()
     common.sync(device)
     tic = time.perf_counter()
     for _ in range(steps):
-        step(next(it))
+        trainer.update(next(it))
+    trainer.fetch_losses()
     common.sync(device)
     return time.perf_counter() - tic
+
+
+def render_ops(trainer, batch, device) -> dict:
+    """What one `Trainer.render` (gpu_augment) dispatches, counted by torch.profiler."""
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if device.type == "cuda":
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    with torch.profiler.profile(activities=activities) as prof:
+        trainer.render(batch)
+    common.sync(device)
+    events = prof.events()
+    aten = [e for e in events if e.name.startswith("aten::")]
+    counts = {"render_aten_ops": sum(e.cpu_parent is None or not e.cpu_parent.name.startswith(
+        "aten::") for e in aten), "pastes": sum(map(len, batch["pastes"])),
+        "max_pastes_per_image": max(map(len, batch["pastes"]))}
+    if device.type == "cuda":
+        on_gpu = [e for e in events if e.device_type == torch.autograd.DeviceType.CUDA]
+        counts["render_cuda_kernels"] = sum("memcpy" not in e.name.lower() for e in on_gpu)
+        counts["render_memcpys"] = sum("memcpy" in e.name.lower() for e in on_gpu)
+        counts["render_syncs"] = sum("Synchronize" in e.name for e in events)
+    return counts
 
 
 def main() -> None:
@@ -41,6 +71,8 @@ def main() -> None:
     p.add_argument("--augment", choices=["cpu", "gpu"], default="cpu")
     p.add_argument("--workers", type=int, default=None, help="DataLoader workers")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--count-ops", action="store_true",
+                   help="--augment gpu: also count what rendering one batch dispatches")
     p.add_argument("--n-train", type=int, default=512,
                    help="distinct frames rendered into the cache before timing")
     args = p.parse_args()
@@ -66,10 +98,10 @@ def main() -> None:
     steps = list(range(total))
     if config.gpu_augment and config.occlusion_p > 0:
         trainer.render(next(iter(trainer.loader(0, steps[:1]))))   # the occluder bank on device
-    seconds = timed_loop(trainer.loader(0, steps), trainer.update, args.steps, args.warmup,
-                         device)
+    seconds = timed_loop(trainer.loader(0, steps), trainer, args.steps, args.warmup, device)
     extra = dict(loader="posebook.train.Trainer.loader", fused_adam=device.type == "cuda",
-                 pin_memory=device.type == "cuda", persistent_workers=False)
+                 pin_memory=device.type == "cuda", persistent_workers=False,
+                 loss_fetch_every=trainer.loss_fetch_every)
     batch = config.batch_size
     common.emit("train_e2e", args, config, device, batch, augment=args.augment,
                 backbone=config.backbone, input_px=config.input_px, frame_px=config.frame_px,
@@ -78,6 +110,12 @@ def main() -> None:
                 steps=args.steps, step_ms=round(1e3 * seconds / args.steps, 2),
                 images_per_s=round(batch * args.steps / seconds, 2),
                 frame_cache_build_s=round(cache_s, 2), **extra)
+    if args.count_ops and config.gpu_augment:
+        batch = next(iter(trainer.loader(0, steps[:1])))
+        trainer.render(batch)                                     # warm: bank, allocator
+        common.emit("render_ops", args, config, device, config.batch_size,
+                    input_px=config.input_px, occlusion_p=config.occlusion_p,
+                    **render_ops(trainer, batch, device))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,9 @@ image (torch.utils.flop_counter, forward) and MFU (3x forward FLOPs per trained 
 The loop uses the fast-path settings itself: Adam (fused on CUDA), bf16 autocast when the profile
 has amp=True, channels_last when the profile has channels_last=True, torch.compile with
 --compile, and train.l1_loss. --profile-trace prints torch.profiler's top-15 ops of one step.
+images_per_s is the median of steps timed one by one (a device sync after each);
+images_per_s_pipelined times the same number of steps back to back with one sync at the end, as
+training runs them (the host queues the next step while the device works).
 
     python benchmarks/bench_train_step.py --profile smoke --steps 10
     python benchmarks/bench_train_step.py --profile gpu --batch 128 --compile
@@ -63,6 +66,7 @@ def main() -> None:
     step, flops, fused = make_step(config, device, batch, args.compile or config.compile)
     times = common.timed(step, args.steps, args.warmup, device)
     median = statistics.median(times)
+    pipelined = common.timed(lambda: [step() for _ in range(args.steps)], 1, 0, device)[0]
     peak, peak_source = common.peak_flops(device)
     images_per_s = batch / median
     achieved = 3 * flops * images_per_s
@@ -72,6 +76,7 @@ def main() -> None:
                 steps=args.steps, step_ms_median=round(1e3 * median, 3),
                 step_ms_min=round(1e3 * min(times), 3), images_per_s=round(images_per_s, 2),
                 images_per_s_best=round(batch / min(times), 2),
+                images_per_s_pipelined=round(batch * args.steps / pipelined, 2),
                 forward_gflops_per_image=round(flops / 1e9, 4),
                 train_tflops_per_s=round(achieved / 1e12, 4),
                 peak_tflops_per_s=None if peak is None else round(peak / 1e12, 3),

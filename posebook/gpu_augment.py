@@ -19,6 +19,10 @@ mirrors `augment.appearance`), and crop cameras still come from `crop.crop_camer
   contrast about the mean grey, brightness), then a per-image Gaussian blur (reflect-101 border,
   OpenCV's kernel size).
 
+Per-batch numbers (homographies, paste rectangles, colour matrices, blur kernels) are made on the
+host and sent by `to_device`; nothing is read back, so no step waits for the device. The kernel
+count grows with the most pastes in one image (at most 8), not with the number of pastes.
+
 Convention: images are (B, C, H, W) tensors with values in [0, 255] (uint8 or float); pixel
 centres at integer coordinates (OpenCV's), as in `posebook.camera`.
 """
@@ -33,6 +37,15 @@ import torch.nn.functional as F
 from . import augment
 from .camera import Camera
 from .crop import crop_camera
+
+
+def to_device(array, device, dtype=torch.float32) -> torch.Tensor:
+    """A host array as a `dtype` tensor on `device`; on CUDA by a non-blocking copy from pinned
+    memory (``torch.tensor(x, device=...)`` and pageable ``.to`` wait for the device)."""
+    host = torch.as_tensor(array, dtype=dtype)
+    if torch.device(device).type == "cuda":
+        return host.pin_memory().to(device, non_blocking=True)
+    return host.to(device)
 
 
 def _check_images(images: torch.Tensor, name: str = "images") -> None:
@@ -67,7 +80,8 @@ def _sample(images: torch.Tensor, dst_to_src: torch.Tensor, out_hw: tuple[int, i
     ok = z > 1e-12
     xy = torch.where(ok, src[..., :2] / torch.where(ok, z, torch.ones_like(z)),
                      torch.full_like(src[..., :2], -1e4))
-    scale = torch.tensor([2.0 / W, 2.0 / H], dtype=images.dtype, device=images.device)
+    scale = torch.full((2,), 2.0 / W, dtype=images.dtype, device=images.device)
+    scale[1] = 2.0 / H                                                   # made on the device
     grid = ((xy + 0.5) * scale - 1).reshape(B, h, w, 2)                  # align_corners=False
     if border_value:
         images = torch.cat([images, torch.ones_like(images[:, :1])], 1)
@@ -83,7 +97,8 @@ def warp(images: torch.Tensor, dst_to_src, out_size_wh, border_value: float = 0.
 
     Args:
         images: (B, C, H, W) uint8 or float, values in [0, 255].
-        dst_to_src: (B, 3, 3) destination pixel -> source pixel homographies (numpy or tensor).
+        dst_to_src: (B, 3, 3) destination pixel -> source pixel homographies (numpy or a host
+            tensor).
         out_size_wh: (w, h) of the output.
         border_value: fill for pixels that see outside the source image.
         scales: (B,) destination/source zoom per image (None = estimated from the upper-left
@@ -102,20 +117,28 @@ def warp(images: torch.Tensor, dst_to_src, out_size_wh, border_value: float = 0.
     if scales is None:
         scales = np.abs(np.linalg.det(H_all[:, :2, :2].numpy() / H_all[:, 2:, 2:].numpy())) ** -0.5
     scales = np.asarray(scales, np.float64)
-    factors = np.where(scales < 0.7, np.maximum(1, np.round(1 / scales)), 1)
-    out = images.new_empty(B, C, out_h, out_w)
-    for k in np.unique(factors).astype(int):
-        idx = np.nonzero(factors == k)[0]
-        src, Hk = images[idx], H_all[idx]
-        if k > 1:
-            new_h, new_w = max(1, round(H / k)), max(1, round(W / k))
-            src = F.adaptive_avg_pool2d(src, (new_h, new_w))
-            sx, sy = new_w / W, new_h / H
-            resize = torch.tensor([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5], [0, 0, 1]],
-                                  dtype=torch.float64)
-            Hk = resize @ Hk
-        out[torch.as_tensor(idx, device=images.device)] = _sample(
-            src, Hk.to(images.device), (out_h, out_w), border_value)
+    factors = np.where(scales < 0.7, np.maximum(1, np.round(1 / scales)), 1).astype(int)
+    # images sharing a downscale factor k form a group (usually one, k = 1); on the host: the
+    # homographies to pixels of each group's k-times area-downscaled source
+    groups, homs = [], []
+    for k in np.unique(factors):
+        idx, (h, w) = np.nonzero(factors == k)[0], (max(1, round(H / k)), max(1, round(W / k)))
+        resize = torch.tensor([[w / W, 0, 0.5 * w / W - 0.5], [0, h / H, 0.5 * h / H - 0.5],
+                               [0, 0, 1]], dtype=torch.float64)
+        homs.append(H_all[idx] if k == 1 else resize @ H_all[idx])
+        groups.append((k, idx, (h, w)))
+    order = torch.as_tensor(np.concatenate([idx for _, idx, _ in groups]), dtype=torch.float64)
+    table = to_device(torch.cat([torch.cat(homs).reshape(B, 9), order[:, None]], 1),
+                      images.device, torch.float64)           # (B, 10): homography, image index
+    out, start = images.new_empty(B, C, out_h, out_w) if len(groups) > 1 else None, 0
+    for k, idx, small_hw in groups:
+        rows, start = table[start:start + len(idx)], start + len(idx)
+        src = images if out is None else images[rows[:, 9].long()]
+        src = F.adaptive_avg_pool2d(src, small_hw) if k > 1 else src
+        warped = _sample(src, rows[:, :9].reshape(-1, 3, 3), (out_h, out_w), border_value)
+        if out is None:             # one group (the usual case): no gather, no scatter
+            return warped
+        out[rows[:, 9].long()] = warped
     return out
 
 
@@ -182,15 +205,16 @@ class OccluderBank:
         self.shapes = [tuple(o.shape[:2]) for o in occluders]
         step = 2 ** (levels - 1)
         P = -(-max(max(s) for s in self.shapes) // step) * step
-        base = torch.zeros(len(occluders), 4, P, P)
+        base = np.zeros((len(occluders), 4, P, P), np.uint8)   # uploaded as uint8, pooled there
         for i, occ in enumerate(occluders):
-            base[i, :, :occ.shape[0], :occ.shape[1]] = torch.from_numpy(occ).permute(2, 0, 1)
-        pyramid = [base]
-        for _ in range(levels - 1):
-            smaller = F.avg_pool2d(pyramid[-1], 2)
-            pyramid.append(F.pad(smaller, (0, P - smaller.shape[-1], 0, P - smaller.shape[-2])))
+            base[i, :, :occ.shape[0], :occ.shape[1]] = occ.transpose(2, 0, 1)
         self.side, self.levels = P, levels
-        self.tensor = torch.stack(pyramid).to(device)                     # (L, N, 4, P, P)
+        self.tensor = torch.zeros(levels, len(occluders), 4, P, P, device=device)
+        self.tensor[0] = torch.from_numpy(base).to(device)
+        for level in range(1, levels):      # level l fills the top-left P / 2**l of its slot
+            s = P >> level
+            self.tensor[level, ..., :s, :s] = F.avg_pool2d(
+                self.tensor[level - 1, ..., :2 * s, :2 * s], 2)
 
     def __len__(self) -> int:
         return len(self.shapes)
@@ -204,31 +228,33 @@ def composite(images: torch.Tensor, bank: OccluderBank, pastes: list[list[Paste]
         pastes: B lists of `Paste` (from `sample_occlusion`).
     Returns:
         (images (B, 3, H, W) float rounded to integer levels, mask (B, H, W) bool covered pixels
-        (alpha > 0.5), count (B,) int64 pastes per image).
+        (alpha > 0.5), count (B,) int64 pastes per image, on the host: it is known there).
     """
     _check_images(images)
     B, _, H, W = images.shape
     if len(pastes) != B:
         raise ValueError(f"pastes: expected {B} lists (one per image), got {len(pastes)}")
-    out = images.float().clone()
-    mask = torch.zeros(B, H, W, dtype=torch.bool, device=images.device)
+    dev = images.device
+    out = images.to(torch.float32, copy=True)
     count = torch.tensor([len(p) for p in pastes], dtype=torch.int64)
-    flat = [(b, k, p) for b, plist in enumerate(pastes) for k, p in enumerate(plist)]
-    if not flat:
-        return out, mask, count
-    dev, P, L = images.device, bank.side, bank.levels
-    slot = np.array([k for _, k, _ in flat])
-    # per paste: rectangle, source size, batch index, bank index, pyramid level (all on the CPU)
+    if not any(pastes):
+        return out, torch.zeros(B, H, W, dtype=torch.bool, device=dev), count
+    P, L = bank.side, bank.levels
+    # pastes in (slot, image) order: the k-th pastes of all images are one contiguous slice
+    per_slot = [sum(len(p) > k for p in pastes) for k in range(max(map(len, pastes)))]
+    flat = [(b, plist[k]) for k in range(len(per_slot)) for b, plist in enumerate(pastes)
+            if k < len(plist)]
+    # per paste, on the host: rectangle, source size, pyramid level, image and bank index
     rect = np.array([[p.x0, p.y0, p.w, p.h, bank.shapes[p.bank_index][1],
-                      bank.shapes[p.bank_index][0]] for _, _, p in flat], np.float64)
+                      bank.shapes[p.bank_index][0]] for _, p in flat], np.float64)
     level = np.clip(np.round(np.log2(1 / np.minimum(rect[:, 2] / rect[:, 4],
                                                     rect[:, 3] / rect[:, 5]))), 0, L - 1)
-    index = torch.tensor([[b, p.bank_index, int(lv)] for (b, _, p), lv in zip(flat, level)],
-                         dtype=torch.int64).to(dev)
-    x0, y0, w, h, ow, oh, to_norm = torch.from_numpy(np.concatenate(
-        [rect, 2.0 / P / 2.0 ** level[:, None]], 1)).float().to(dev).unbind(1)
-    b_idx = index[:, 0]
-    src = bank.tensor[index[:, 2], index[:, 1]]                          # (M, 4, P, P)
+    table = to_device(np.concatenate([rect, 2.0 / P / 2.0 ** level[:, None], level[:, None],
+                                      [[b, p.bank_index] for b, p in flat]], 1),
+                      dev, torch.float64)                                 # (M, 10), one copy
+    x0, y0, w, h, ow, oh, to_norm = table[:, :7].float().unbind(1)
+    lv, b_idx, bank_idx = table[:, 7:].long().unbind(1)
+    src = bank.tensor[lv, bank_idx]                                      # (M, 4, P, P)
     u = torch.arange(W, dtype=torch.float32, device=dev)
     v = torch.arange(H, dtype=torch.float32, device=dev)
     # output pixel u -> occluder pixel s = (u - x0 + 0.5) ow / w - 0.5 (cv2.resize's mapping),
@@ -240,13 +266,15 @@ def composite(images: torch.Tensor, bank: OccluderBank, pastes: list[list[Paste]
     inside = ((u[None] >= x0[:, None]) & (u[None] < (x0 + w)[:, None]))[:, None, :] & \
         ((v[None] >= y0[:, None]) & (v[None] < (y0 + h)[:, None]))[:, :, None]   # (M, H, W)
     alpha = patch[:, 3] * inside / 255                                    # (M, H, W)
-    for k in range(int(slot.max()) + 1):
-        sel = torch.as_tensor(np.nonzero(slot == k)[0], device=dev)
-        b = b_idx[sel]
-        a = alpha[sel, None]
-        blended = out[b] + a * (patch[sel, :3] - out[b])
+    start = 0
+    for n in per_slot:              # in paste order; within a slot every image at most once
+        b, a = b_idx[start:start + n], alpha[start:start + n, None]
+        under = out[b]
+        blended = under + a * (patch[start:start + n, :3] - under)
         out[b] = torch.floor(blended + 0.5).clamp_(0, 255)
-        mask[b] |= alpha[sel] * 255 > 127.5
+        start += n
+    covered = (alpha * 255 > 127.5).float()
+    mask = torch.zeros(B, H, W, device=dev).index_add_(0, b_idx, covered) > 0
     return out, mask, count
 
 
@@ -293,13 +321,13 @@ def colour(images: torch.Tensor, params: list[Appearance]) -> torch.Tensor:
         raise ValueError(f"colour: expected (B, 3, H, W) images and B params, got "
                          f"{tuple(images.shape)} and {len(params)} params")
     x = images.float()
-    dev = x.device
     matrices = np.stack([p.contrast * augment._colour_matrix(np.radians(p.hue_deg), p.saturation)
                          for p in params])
-    gains = torch.tensor([p.contrast for p in params], dtype=torch.float32, device=dev)
-    bright = torch.tensor([255 * p.brightness for p in params], dtype=torch.float32, device=dev)
+    table = to_device(np.concatenate([matrices.ravel(), [p.contrast for p in params],
+                                      [255 * p.brightness for p in params]]), x.device)
+    M = table[:9 * B].view(B, 3, 3)                                           # (B, 3, 3)
+    gains, bright = table[9 * B:10 * B], table[10 * B:]                       # (B,), (B,)
     offset = (1 - gains) * x.mean(dim=(1, 2, 3)) + bright                     # (B,)
-    M = torch.tensor(matrices, dtype=torch.float32, device=dev)               # (B, 3, 3)
     out = torch.einsum("bij,bjhw->bihw", M, x) + offset.view(B, 1, 1, 1)
     return torch.round(torch.clamp(out, 0, 255))
 
@@ -321,15 +349,11 @@ def blur(images: torch.Tensor, sigmas_px) -> torch.Tensor:
     sizes = np.where(sigmas > 0, (np.round(sigmas * 6 + 1).astype(int) | 1), 1)
     radius = int(min(sizes.max() // 2, H - 1, W - 1))
     taps = np.arange(-radius, radius + 1)
-    kernels = np.zeros((B, 2 * radius + 1))
-    for i, (s, n) in enumerate(zip(sigmas, sizes)):
-        if s > 0:
-            r = min(n // 2, radius)
-            g = np.where(np.abs(taps) <= r, np.exp(-taps ** 2 / (2 * s * s)), 0)
-            kernels[i] = g / g.sum()
-        else:
-            kernels[i, radius] = 1
-    k = torch.tensor(kernels, dtype=torch.float32, device=images.device).repeat_interleave(C, 0)
+    s = np.where(sigmas > 0, sigmas, 1.0)[:, None]
+    g = np.where(np.abs(taps) <= np.minimum(sizes // 2, radius)[:, None],
+                 np.exp(-taps ** 2 / (2 * s * s)), 0)
+    kernels = np.where(sigmas[:, None] > 0, g / g.sum(1, keepdims=True), taps == 0)  # (B, taps)
+    k = to_device(kernels, images.device).repeat_interleave(C, 0)
     x = images.float().reshape(1, B * C, H, W)
     x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="reflect"), k.view(B * C, 1, 1, -1),
                  groups=B * C)
@@ -386,8 +410,8 @@ def apply(frames: torch.Tensor, plan: Plan, bank: OccluderBank | None, out_side:
         frames: (B, 3, H, W) uint8 source images that the plan's homographies refer to (full
             frames or cached wide crops), on the target device.
     Returns:
-        dict(image (B, 3, S, S) uint8, mask (B, S, S) bool covered by occluders,
-        n_occluders (B,) int64).
+        dict(image (B, 3, S, S) uint8 and mask (B, S, S) bool covered by occluders, on the
+        frames' device; n_occluders (B,) int64 on the host).
     """
     crops = warp(frames, plan.homographies, (out_side, out_side), border_value, plan.scales)
     crops = torch.round(crops).clamp_(0, 255)

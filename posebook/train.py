@@ -15,11 +15,14 @@ permutation ``np.random.default_rng([seed, epoch])`` -- the augmentation a pure 
 checkpoint holds the rest (weights, Adam moments, torch RNG). On the CPU a run killed with
 SIGKILL and resumed ends bit-identical to an uninterrupted one. With ``gpu_augment`` the workers
 only draw the augmentation and `update` renders the batch on the device (`data.gpu_items`).
+Within a step the host never waits for the device: losses stay there until `fetch_losses` copies
+them (every `LOSS_FETCH_EVERY` steps and before saving, evaluating, logging).
 """
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import shutil
 import sys
 import time
@@ -32,6 +35,7 @@ from . import checkpoint, paths, profiles, schedule
 from .profiles import RunConfig
 
 CHECKPOINTS = "checkpoints"
+LOSS_FETCH_EVERY = 20   # steps between copies of the losses to the host (each waits for the device)
 
 
 class NonFiniteLoss(RuntimeError):
@@ -107,6 +111,8 @@ class Trainer:
         self.bank = None        # the occluder bank on the device (gpu_augment only)
         self.val_set = PoseDataset(config, "val") if config.n_val > 0 else None
         self.step = 0
+        self.losses: list[torch.Tensor] = []   # the latest steps' losses, still on the device
+        self.loss_fetch_every = LOSS_FETCH_EVERY   # fetch_losses after this many are pending
         self.history: dict = {"step": [], "loss": [], "lr": [], "val_step": [], "val_mpjpe_mm": [],
                               "images_per_s": []}
         self.pose_sum = torch.zeros(17, 3, dtype=torch.float64)  # for the mean-pose baseline
@@ -137,13 +143,22 @@ class Trainer:
     def ckpt_path(self, which: str) -> Path:
         return self.run_dir / CHECKPOINTS / f"{which}.pt"
 
-    def save(self) -> None:
-        bad = [n for n, p in self.model.named_parameters() if not torch.isfinite(p).all()]
+    def save(self, snapshot: int | None = None) -> None:
+        """checkpoints/last.pt and history.json, or the weights as snapshot_<snapshot>.pt. The
+        losses are fetched and the weights checked first: NonFiniteLoss, and nothing written."""
+        self.fetch_losses()
+        names, params = zip(*self.model.named_parameters())
+        finite = torch.stack([torch.isfinite(p).all() for p in params]).tolist()   # one copy
+        bad = [n for n, ok in zip(names, finite) if not ok]
         if bad:
             raise NonFiniteLoss(f"non-finite weights after step {self.step} ({bad[:3]}); "
                                 f"kept the last good checkpoint {self.ckpt_path('last')}")
-        checkpoint.save(self.ckpt_path("last"), self.state_dict())
-        paths.write_text_atomic(self.run_dir / "history.json", json.dumps(self.history))
+        if snapshot is None:
+            checkpoint.save(self.ckpt_path("last"), self.state_dict())
+            paths.write_text_atomic(self.run_dir / "history.json", json.dumps(self.history))
+        else:
+            checkpoint.save(self.ckpt_path(f"snapshot_{snapshot}"), {"step": self.step,
+                            "model": self.model.state_dict(), "config": self.config.to_dict()})
 
     # --- one update -----------------------------------------------------------------------
     def autocast(self):
@@ -165,7 +180,9 @@ class Trainer:
             self.bank = gpu_augment.OccluderBank(self.train_set.dataset.occluders, self.device)
         return gpu_items.render(batch, self.bank, self.config.input_px, self.device)
 
-    def update(self, batch: dict) -> float:
+    def update(self, batch: dict) -> torch.Tensor:
+        """One optimizer step; returns the loss (mm) as a detached 0-dim tensor on the device,
+        unread: reading it makes the host wait. It joins `self.losses` (see `fetch_losses`)."""
         config = self.config
         if config.gpu_augment:
             batch = self.render(batch)
@@ -179,12 +196,6 @@ class Trainer:
             pred = self.forward(self.images(batch),
                                 batch["intrinsics"].to(self.device, non_blocking=True))
         loss = l1_loss(pred, joints, config.loss)
-        value = float(loss.detach())
-        if not np.isfinite(value):
-            raise NonFiniteLoss(
-                f"loss is {value} at step {self.step}; training stopped. The last good "
-                f"checkpoint {self.ckpt_path('last')} is kept: lower lr_max or set grad_clip, "
-                f"then --resume")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip > 0:
@@ -193,11 +204,29 @@ class Trainer:
         rel = batch["joints_cam_mm"].double()  # host copy: no device->host sync
         self.pose_sum += (rel - rel[:, :1]).sum(0)
         self.pose_count += len(rel)
+        loss = loss.detach()
+        self.losses.append(loss)
         self.history["step"].append(self.step)
-        self.history["loss"].append(value)
         self.history["lr"].append(lr)
         self.step += 1
-        return value
+        if len(self.losses) >= self.loss_fetch_every:
+            self.fetch_losses()
+        return loss
+
+    def fetch_losses(self) -> None:
+        """Copy `self.losses` to history["loss"] in one transfer (the host waits for the device
+        here); raise NonFiniteLoss naming the first step whose loss is NaN or infinite."""
+        if not self.losses:
+            return
+        values = torch.stack(self.losses).tolist()
+        first, self.losses = self.step - len(values), []
+        for offset, value in enumerate(values):
+            if not math.isfinite(value):
+                raise NonFiniteLoss(
+                    f"loss is {value} at step {first + offset}; training stopped. The last good "
+                    f"checkpoint {self.ckpt_path('last')} is kept: lower lr_max or set "
+                    f"grad_clip, then --resume")
+            self.history["loss"].append(value)
 
     # --- loop -----------------------------------------------------------------------------
     def loader(self, epoch: int, steps: list[int]):
@@ -219,30 +248,31 @@ class Trainer:
         c = self.config
         every = c.checkpoint_every or c.eval_every or c.steps
         snapshot_at = schedule.snapshot_steps(c.steps, c.cycle_steps, c.snapshots)
-        log = ProgressLog(c.steps, self.step, self.progress)
+        log = ProgressLog(c.steps, self.step, self.progress, c.batch_size, self.seconds)
         per_epoch = len(self.train_set) // c.batch_size
         while self.step < c.steps:
             epoch = self.step // per_epoch
             steps = list(range(self.step, min(c.steps, (epoch + 1) * per_epoch)))
             tic = time.perf_counter()
             for batch in self.loader(epoch, steps):
-                loss = self.update(batch)
-                done = time.perf_counter()
-                self.seconds += done - tic
-                log.update(self.step, loss, self.history["lr"][-1],
-                           len(batch["joints_cam_mm"]) / max(done - tic, 1e-9))
-                if self.step in snapshot_at:
-                    k = snapshot_at.index(self.step)
-                    checkpoint.save(self.ckpt_path(f"snapshot_{k}"),
-                                    {"model": self.model.state_dict(), "step": self.step,
-                                     "config": c.to_dict()})
-                if self.val_set is not None and c.eval_every and (
-                        self.step % c.eval_every == 0 or self.step == c.steps):
+                self.update(batch)
+                snapshot = self.step in snapshot_at
+                validate = self.val_set is not None and c.eval_every and (
+                    self.step % c.eval_every == 0 or self.step == c.steps)
+                save = self.step % every == 0 or self.step == c.steps
+                if snapshot or validate or save or log.wants(self.step):
+                    self.fetch_losses()         # waits for the device: the time below is real
+                self.seconds += time.perf_counter() - tic
+                log.update(self.step, self.history["lr"][-1], self.seconds,   # fetched just now?
+                           None if self.losses else self.history["loss"][-1])
+                if snapshot:
+                    self.save(snapshot=snapshot_at.index(self.step))
+                if validate:
                     val = evaluate.quick_mpjpe(self.model, self.val_set, c, self.device)
                     self.history["val_step"].append(self.step)
                     self.history["val_mpjpe_mm"].append(val)
                     log.note(f"step {self.step}: val MPJPE {val:.1f} mm")
-                if self.step % every == 0 or self.step == c.steps:
+                if save:
                     self.save()
                 tic = time.perf_counter()
         log.close()
@@ -251,26 +281,34 @@ class Trainer:
 
 
 class ProgressLog:
-    """tqdm bar (loss, LR, images/s) in a terminal; a short text line every N steps in notebooks."""
+    """tqdm bar in a terminal, a text line every `every` steps in notebooks; loss, LR and images/s
+    (since the last report) are shown when the trainer has fetched the losses (no extra wait)."""
 
-    def __init__(self, total: int, start: int, mode: bool | str):
+    def __init__(self, total: int, start: int, mode: bool | str, batch_size: int = 1,
+                 seconds: float = 0.0):
+        self.batch_size, self.last = batch_size, (start, seconds)
         in_notebook = "ipykernel" in sys.modules
-        self.every = max(1, total // 10)
-        self.bar = None
+        self.every, self.bar = max(1, total // 10), None
         self.text = bool(mode) and (in_notebook or mode == "text")
         if mode and not self.text:
             from tqdm.auto import tqdm
             self.bar = tqdm(total=total, initial=start, desc="train", dynamic_ncols=True)
-        self.rate: list[float] = []
 
-    def update(self, step: int, loss: float, lr: float, images_per_s: float) -> None:
-        self.rate = (self.rate + [images_per_s])[-50:]
-        speed = float(np.median(self.rate))
+    def wants(self, step: int) -> bool:     # a text line is due: fetch the losses for it
+        return self.text and step % self.every == 0
+
+    def update(self, step: int, lr: float, seconds: float, loss: float | None) -> None:
+        """After every step; `seconds`: training time so far, `loss`: None until fetched."""
         if self.bar is not None:
             self.bar.update(1)
-            self.bar.set_postfix(loss=f"{loss:.1f}", lr=f"{lr:.1e}", img_s=f"{speed:.0f}")
-        elif self.text and step % self.every == 0:
-            print(f"step {step}: loss {loss:.1f} mm, lr {lr:.1e}, {speed:.0f} img/s", flush=True)
+        if loss is None:
+            return
+        rate = (step - self.last[0]) * self.batch_size / max(seconds - self.last[1], 1e-9)
+        self.last = (step, seconds)
+        if self.bar is not None:
+            self.bar.set_postfix(loss=f"{loss:.1f}", lr=f"{lr:.1e}", img_s=f"{rate:.0f}")
+        elif self.wants(step):
+            print(f"step {step}: loss {loss:.1f} mm, lr {lr:.1e}, {rate:.0f} img/s", flush=True)
 
     def note(self, text: str) -> None:
         if self.bar is not None:

@@ -20,7 +20,7 @@ RUNS = {
     "pipeline": ["bench_pipeline.py", *TINY, "--sides", "32", "--n", "4", "--batch", "4"],
     "train_e2e_cpu": ["bench_train_e2e.py", *TINY, "--batch", "4", "--n-train", "16"],
     "train_e2e_gpu": ["bench_train_e2e.py", *TINY, "--batch", "4", "--n-train", "16",
-                      "--augment", "gpu"],
+                      "--augment", "gpu", "--count-ops"],
 }
 
 
@@ -54,7 +54,8 @@ def test_script_prints_json_lines(outputs, name):
         assert COMMON_KEYS <= set(record), sorted(COMMON_KEYS - set(record))
         assert record["profile"] == "smoke" and record["device_kind"] == "cpu"
         assert RUNS[name][0] in record["command"]
-        rate = record.get("images_per_s", record.get("crops_per_s_per_core"))
+        rate = record.get("images_per_s", record.get("crops_per_s_per_core",
+                                                      record.get("render_aten_ops")))
         assert rate is not None and rate > 0
 
 
@@ -64,6 +65,14 @@ def test_train_step_reports_flops_and_trace(outputs):
     assert record["forward_gflops_per_image"] > 0 and record["peak_tflops_per_s"] > 0
     assert 0 < record["mfu"] < 1
     assert "Self CPU" in out and "aten::" in out        # the profiler's key_averages table
+
+
+def test_train_benchmarks_report_pipelined_speed_and_render_ops(outputs):
+    step = json_lines(outputs["train_step"][1])[0]
+    assert step["images_per_s_pipelined"] > 0
+    e2e, ops = json_lines(outputs["train_e2e_gpu"][1])
+    assert e2e["loss_fetch_every"] >= 1
+    assert ops["bench"] == "render_ops" and ops["render_aten_ops"] > 0 and ops["pastes"] >= 0
 
 
 def test_pipeline_reports_both_paths(outputs):

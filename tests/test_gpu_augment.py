@@ -2,11 +2,15 @@
 
 Deterministic parts must give the same pixels within a grey level or two; random parts must make
 the same draws (so the same rng gives the same choices) and the same distribution."""
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 from scipy import stats
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
 from posebook import augment, camera, crop, gpu_augment as ga
 from posebook.data import occluders, synthetic
@@ -155,3 +159,96 @@ def test_apply_whole_batch(frame, bank, batch):
     again = ga.plan_batch([np.random.default_rng(s) for s in range(batch)], [frame.camera] * batch,
                           [frame.box_xywh_px] * batch, 64, [o.shape for o in bank], 1.0)
     np.testing.assert_array_equal(again.homographies, plan.homographies)
+
+
+# --- batching and the device: what a GPU would see, checked on the CPU --------------------------
+def plan_with_varying_pastes(frame, bank, batch, side=48):
+    """A plan whose images have 0 to 8 pastes and two downscale factors (zoom about 0.4)."""
+    rngs = [np.random.default_rng(s) for s in range(batch)]
+    plan = ga.plan_batch(rngs, [frame.camera] * batch, [frame.box_xywh_px] * batch, side,
+                         [o.shape for o in bank], occlusion_p=0.8)
+    frames = chw(frame.image)[None].expand(batch, -1, -1, -1).contiguous()
+    return frames, plan
+
+
+def test_apply_batched_equals_apply_per_image(frame, bank):
+    """Batching the pastes (one grid_sample, one slice per paste slot) and the downscale groups
+    changes no pixel: each image of the batch equals that image rendered alone."""
+    frames, plan = plan_with_varying_pastes(frame, bank, 7)
+    counts = [len(p) for p in plan.pastes]
+    assert 0 in counts and max(counts) >= 5 and len(set(np.round(1 / plan.scales))) > 1
+    gpu_bank = ga.OccluderBank(bank)
+    out = ga.apply(frames, plan, gpu_bank, 48)
+    assert out["n_occluders"].tolist() == counts
+    for i in range(len(counts)):
+        one = ga.Plan(plan.homographies[i:i + 1], plan.scales[i:i + 1], [], plan.pastes[i:i + 1],
+                      plan.appearance[i:i + 1])
+        alone = ga.apply(frames[i:i + 1], one, gpu_bank, 48)
+        assert torch.equal(alone["image"][0], out["image"][i]), i
+        assert torch.equal(alone["mask"][0], out["mask"][i]), i
+
+
+class DeviceOps(TorchDispatchMode):
+    """Ops on `meta` tensors (each one kernel launch on a real device), host->device copies, and
+    ops that mix host tensors into device ones (an implicit, waiting copy on CUDA)."""
+
+    def __init__(self):
+        super().__init__()
+        self.kernels, self.uploads, self.mixed = 0, 0, []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        tensors = [t for t in tree_leaves((args, kwargs, out)) if isinstance(t, torch.Tensor)]
+        if any(t.is_meta for t in tensors):
+            if func is torch.ops.aten._to_copy.default and not args[0].is_meta:
+                self.uploads += 1
+            elif any(not t.is_meta and t.ndim > 0 for t in tensors):
+                self.mixed.append(func)
+            elif not func.is_view:
+                self.kernels += 1
+        return out
+
+
+def test_apply_reads_nothing_back_and_launches_per_slot_not_per_paste(frame, bank, monkeypatch):
+    """On the `meta` device (no data) any read-back (.item(), .tolist(), nonzero, a boolean
+    mask) or a host tensor mixed into device math raises, and every upload is visible: there
+    is one per stage, and the kernel count depends on the most pastes in an image, not on the
+    number of pastes or images."""
+    hidden, real_tensor = [], torch.tensor
+
+    def spy_tensor(*args, **kwargs):  # torch.tensor(x, device=...) copies below the dispatcher
+        if kwargs.get("device") is not None:
+            hidden.append(kwargs["device"])
+        return real_tensor(*args, **kwargs)
+    monkeypatch.setattr(torch, "tensor", spy_tensor)
+    meta_bank = ga.OccluderBank(bank, "meta")
+    counts = {}
+    for batch in (7, 14):
+        frames, plan = plan_with_varying_pastes(frame, bank, batch)
+        plan = ga.Plan(plan.homographies, np.ones(batch), [], [p[:3] for p in plan.pastes],
+                       [dataclasses.replace(a, blur_sigma_px=1.0) for a in plan.appearance])
+        frames = frames.to("meta")
+        with DeviceOps() as ops:
+            out = ga.apply(frames, plan, meta_bank, 48)
+        assert out["image"].is_meta and out["mask"].is_meta and out["image"].shape[0] == batch
+        assert ops.mixed == [] and hidden == []
+        assert ops.uploads == 4          # warp, composite, colour, blur: one copy each
+        counts[batch] = (sum(map(len, plan.pastes)), ops.kernels)
+    (pastes_7, kernels_7), (pastes_14, kernels_14) = counts[7], counts[14]
+    assert pastes_14 > pastes_7 and kernels_14 == kernels_7, counts
+
+
+def test_occluder_bank_pyramid_levels(bank):
+    """Level l is level 0 area-downscaled 2**l times, in the top-left P / 2**l of each slot."""
+    gpu_bank = ga.OccluderBank(bank)
+    P, L = gpu_bank.side, gpu_bank.levels
+    assert gpu_bank.tensor.shape == (L, len(bank), 4, P, P) and P % 2 ** (L - 1) == 0
+    h, w = bank[0].shape[:2]
+    np.testing.assert_array_equal(gpu_bank.tensor[0, 0, :, :h, :w].permute(1, 2, 0).numpy(),
+                                  bank[0])
+    for level in range(1, L):
+        s = P >> level
+        expected = torch.nn.functional.avg_pool2d(gpu_bank.tensor[0], 2 ** level)
+        assert torch.equal(gpu_bank.tensor[level, ..., :s, :s], expected)
+        assert not gpu_bank.tensor[level, ..., s:, :].any()
+        assert not gpu_bank.tensor[level, ..., :, s:].any()

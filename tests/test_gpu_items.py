@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from posebook import profiles, train
 
@@ -43,3 +44,68 @@ def test_gpu_augment_smoke_training_loss_decreases(tmp_path, monkeypatch):
     assert json.loads((run_dir / "config.json").read_text())["gpu_augment"] is True
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert np.isfinite(metrics["test"]["mpjpe_mm"])
+
+
+def gpu_path_batch(monkeypatch, tmp_path, n=6):
+    from posebook.data import gpu_items
+    from posebook.data.dataset import PoseDataset
+
+    monkeypatch.setenv("POSEBOOK_CACHE", str(tmp_path))
+    config = profiles.get("smoke", [f"n_train={n}", "occlusion_p=1.0"])
+    ds = PoseDataset(config, "train", cache="memory")
+    items = gpu_items.GpuPathItems(ds)
+    return config, ds, gpu_items.collate([items[i] for i in range(n)])
+
+
+def test_render_on_a_device_reads_nothing_back(monkeypatch, tmp_path):
+    """On the `meta` device a read-back or a host tensor mixed into device math would raise, and
+    uploads are visible: one per stage (each waits for the device on CUDA unless it is the
+    non-blocking pinned copy of `gpu_augment.to_device`). image and occluded are computed
+    there; n_occluders and the labels stay on the host."""
+    from posebook import gpu_augment
+    from posebook.data import gpu_items
+
+    class Uploads(TorchDispatchMode):
+        n = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            upload = func is torch.ops.aten._to_copy.default and not args[0].is_meta
+            self.n += upload and out.is_meta
+            return out
+
+    hidden, real_tensor = [], torch.tensor
+
+    def spy_tensor(*args, **kwargs):  # torch.tensor(x, device=...) copies below the dispatcher
+        if kwargs.get("device") is not None:
+            hidden.append(kwargs["device"])
+        return real_tensor(*args, **kwargs)
+    monkeypatch.setattr(torch, "tensor", spy_tensor)
+    config, ds, batch = gpu_path_batch(monkeypatch, tmp_path)
+    bank = gpu_augment.OccluderBank(ds.occluders, "meta")
+    with Uploads() as uploads:
+        out = gpu_items.render(batch, bank, config.input_px, "meta")
+    # one copy each: frames, warp, composite, colour, blur (if any image is blurred), occluded
+    assert uploads.n <= 6 and hidden == [], (uploads.n, hidden)
+    S = config.input_px
+    assert out["image"].is_meta and out["image"].shape == (6, 3, S, S)
+    assert out["occluded"].is_meta and out["occluded"].dtype == torch.bool
+    assert out["n_occluders"].device.type == "cpu" and out["n_occluders"].min() >= 1
+    assert all(out[k].device.type == "cpu" for k in gpu_items.LABELS)
+
+
+def test_pin_memory_keeps_the_plan_entries(monkeypatch, tmp_path):
+    """The DataLoader pins a collated batch with torch's pin_memory (CUDA only): tensors are
+    pinned, the plan's lists of Paste / Appearance and the scale array pass through intact."""
+    from torch.utils.data._utils.pin_memory import pin_memory
+
+    _, _, batch = gpu_path_batch(monkeypatch, tmp_path)
+    pinned = []
+    monkeypatch.setattr(torch.Tensor, "pin_memory",
+                        lambda self, *a: pinned.append(self) or self.clone())
+    out = pin_memory(batch)
+    assert sorted(out) == sorted(batch)
+    assert len(pinned) == sum(isinstance(v, torch.Tensor) for v in batch.values())
+    assert out["pastes"] == batch["pastes"] and out["appearance"] == batch["appearance"]
+    assert isinstance(out["scale"], np.ndarray)
+    np.testing.assert_array_equal(out["scale"], batch["scale"])

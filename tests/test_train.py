@@ -1,6 +1,7 @@
 """Trainer: LR schedule, data order, checkpoints, resume, NaN handling, GPU code paths on CPU."""
 import json
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -83,8 +84,12 @@ def _tiny_config(**changes):
     return profiles.get("smoke").replace(**{**base, **changes})
 
 
-def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+@pytest.mark.parametrize("fetch_every", [1, 20])
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch, fetch_every):
+    """Losses are read every `fetch_every` steps and before every save: a NaN at step 9 is
+    reported as step 9 either way, and no checkpoint or snapshot after it is written."""
     monkeypatch.setenv("POSEBOOK_RUNS", str(tmp_path))
+    monkeypatch.setattr(train, "LOSS_FETCH_EVERY", fetch_every)
     real_loss = train.l1_loss
     calls = {"n": 0}
 
@@ -95,17 +100,71 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setattr(train, "l1_loss", poisoned)
     with pytest.raises(train.NonFiniteLoss, match="at step 9") as info:
         train.train(_tiny_config(checkpoint_every=4), "nan", progress=False)
-    assert "last.pt" in str(info.value)
+    assert "last.pt" in str(info.value) and "lower lr_max or set grad_clip" in str(info.value)
     state = checkpoint.load(tmp_path / "nan" / "checkpoints" / "last.pt")
-    assert state["step"] == 8
-    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+    assert state["step"] == 8 and len(state["history"]["loss"]) == 8
+    # snapshots at steps 8 and 12: only the one before the NaN exists, and every file is finite
+    files = sorted(p.name for p in (tmp_path / "nan" / "checkpoints").iterdir())
+    assert files == ["last.pt", "snapshot_0.pt"]
+    for name in files:
+        weights = checkpoint.load(tmp_path / "nan" / "checkpoints" / name)["model"]
+        assert all(torch.isfinite(v).all() for v in weights.values() if v.is_floating_point())
     assert not (tmp_path / "nan" / "metrics.json").exists()
     # the CLI reports it with the step and exit status 3
-    monkeypatch.setattr(train, "l1_loss", lambda *a: torch.tensor(float("inf")))
+    monkeypatch.setattr(train, "l1_loss", lambda pred, *a: pred["joints_rel_mm"].sum() * math.inf)
     from posebook import cli
     code = cli.main(["train", "--name", "inf", "--profile", "smoke", "--no-progress",
                      "--set", "steps=4", "--set", "cycle_steps=2", "--set", "snapshots=1"])
     assert code == 3
+
+
+def test_loss_history_does_not_depend_on_the_fetch_interval(tmp_path, monkeypatch):
+    """The losses reach history.json one float per step, the same whether they are read from
+    the device after every step or in groups of 5 (with evaluations and saves in between)."""
+    monkeypatch.setenv("POSEBOOK_RUNS", str(tmp_path))
+    histories = []
+    for every in (1, 5):
+        monkeypatch.setattr(train, "LOSS_FETCH_EVERY", every)
+        run_dir = train.train(_tiny_config(eval_every=6), f"fetch{every}", progress=False)
+        histories.append(json.loads((run_dir / "history.json").read_text()))
+    one, five = ({k: v for k, v in h.items() if k != "images_per_s"} for h in histories)
+    assert len(one["loss"]) == len(one["step"]) == 12 and one == five
+    assert all(isinstance(v, float) for v in one["loss"]) and one["val_step"] == [6, 12]
+
+
+@pytest.mark.parametrize("gpu_augment", [False, True])
+def test_update_leaves_the_loss_on_the_device(tmp_path, gpu_augment, monkeypatch):
+    """`update` reads no tensor back (each read makes the host wait for the device): its losses
+    wait in `trainer.losses` until `fetch_losses` copies them all at once."""
+    trainer = train.Trainer(_tiny_config(gpu_augment=gpu_augment, occlusion_p=1.0), tmp_path,
+                            progress=False)
+    trainer.loss_fetch_every = 100
+    reads = []
+    for name in ("item", "tolist", "cpu", "numpy", "__float__", "__bool__", "__int__"):
+        def spy(self, *args, _real=getattr(torch.Tensor, name), _name=name, **kwargs):
+            if sys._getframe(1).f_code.co_filename == train.__file__:
+                reads.append(_name)
+            return _real(self, *args, **kwargs)
+        monkeypatch.setattr(torch.Tensor, name, spy)
+    returned = [trainer.update(batch) for batch in trainer.loader(0, [0, 1, 2])]
+    assert reads == []
+    assert trainer.history["loss"] == [] and len(trainer.losses) == 3
+    monkeypatch.undo()
+    trainer.fetch_losses()
+    assert trainer.losses == [] and trainer.history["loss"] == [float(v) for v in returned]
+    assert trainer.history["step"] == [0, 1, 2]
+
+
+def test_progress_line_rate_is_over_the_steps_since_the_last_report(capsys):
+    log = train.ProgressLog(total=100, start=0, mode="text", batch_size=8)
+    assert [s for s in range(1, 31) if log.wants(s)] == [10, 20, 30]
+    log.update(5, 1e-3, seconds=1.0, loss=None)          # not fetched yet: nothing shown
+    log.update(10, 1e-3, seconds=2.0, loss=123.4)        # 10 steps x 8 images in 2 s
+    log.update(15, 1e-3, seconds=2.5, loss=120.0)        # fetched, but no line due
+    log.update(20, 1e-3, seconds=4.5, loss=110.0)        # 5 steps x 8 images in 2 s
+    assert capsys.readouterr().out.splitlines() == [
+        "step 10: loss 123.4 mm, lr 1.0e-03, 40 img/s",
+        "step 20: loss 110.0 mm, lr 1.0e-03, 20 img/s"]
 
 
 def test_gpu_code_paths_on_cpu(tmp_path, monkeypatch):

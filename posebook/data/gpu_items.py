@@ -73,18 +73,20 @@ class GpuPathItems(torch.utils.data.Dataset):
 
 
 def render(batch: dict, bank: ga.OccluderBank | None, side: int, device) -> dict:
-    """A collated `GpuPathItems` batch as a PoseDataset batch: image (B, 3, S, S) uint8,
-    occluded (B, 17) bool and n_occluders (B,) int64 computed on `device`; the labels
-    stay where they were (host memory)."""
-    frames = batch["frame"].to(device, non_blocking=True)
+    """A collated `GpuPathItems` batch as a PoseDataset batch: image (B, 3, S, S) uint8 and
+    occluded (B, 17) bool computed on `device`; n_occluders (B,) int64 and the labels stay in
+    host memory, where they are known (nothing is read back from the device)."""
+    frames = batch["frame"].to(device, non_blocking=True)     # pinned by the DataLoader on CUDA
     plan = ga.Plan(batch["homography"].numpy(), batch["scale"], [], batch["pastes"],
                    batch["appearance"])
     out = ga.apply(frames, plan, bank, side)
-    # occluded: the joint's nearest pixel is covered (augment.joints_covered's convention)
-    uv = torch.floor(batch["joints_px"].double() + 0.5).to(device)
+    # occluded: the joint's nearest pixel is covered (augment.joints_covered's convention); its
+    # flat pixel index is found on the host, where the joints are, and sent in one copy
+    uv = torch.floor(batch["joints_px"].double() + 0.5)
     inside = torch.isfinite(uv).all(-1) & (uv >= 0).all(-1) & (uv < side).all(-1)
     uv = torch.where(inside[..., None], uv, torch.zeros_like(uv)).long()
-    rows = torch.arange(len(uv), device=uv.device)[:, None]
-    occluded = out["mask"][rows, uv[..., 1], uv[..., 0]] & inside
+    pixel = (torch.arange(len(uv))[:, None] * side + uv[..., 1]) * side + uv[..., 0]  # (B, J)
+    lookup = ga.to_device(torch.stack([pixel, inside.long()]), out["mask"].device, torch.int64)
+    occluded = out["mask"].reshape(-1)[lookup[0]] & lookup[1].bool()
     return {"image": out["image"], **{k: batch[k] for k in LABELS}, "occluded": occluded,
-            "n_occluders": out["n_occluders"].to(torch.int64)}
+            "n_occluders": out["n_occluders"]}
