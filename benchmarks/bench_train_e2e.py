@@ -27,6 +27,7 @@ import torch
 
 import common
 from posebook import train
+from posebook.data.dataset import loader_workers
 
 
 def timed_loop(batches, trainer, steps: int, warmup: int, device) -> float:
@@ -97,21 +98,21 @@ def main() -> None:
     cache_s = time.perf_counter() - tic
     steps = list(range(total))
     if config.gpu_augment and config.occlusion_p > 0:
-        trainer.render(next(iter(trainer.loader(0, steps[:1]))))   # the occluder bank on device
-    seconds = timed_loop(trainer.loader(0, steps), trainer, args.steps, args.warmup, device)
+        trainer.render(next(iter(trainer.loader(steps[:1]))))   # the occluder bank on device
+    seconds = timed_loop(trainer.loader(steps), trainer, args.steps, args.warmup, device)
     extra = dict(loader="posebook.train.Trainer.loader", fused_adam=device.type == "cuda",
-                 pin_memory=device.type == "cuda", persistent_workers=False,
+                 pin_memory=device.type == "cuda", one_loader_per_run=True,
                  loss_fetch_every=trainer.loss_fetch_every)
     batch = config.batch_size
     common.emit("train_e2e", args, config, device, batch, augment=args.augment,
                 backbone=config.backbone, input_px=config.input_px, frame_px=config.frame_px,
-                occlusion_p=config.occlusion_p, num_workers=config.num_workers,
+                occlusion_p=config.occlusion_p, num_workers=loader_workers(config),
                 amp_bf16=config.amp, channels_last=config.channels_last, compile=config.compile,
                 steps=args.steps, step_ms=round(1e3 * seconds / args.steps, 2),
                 images_per_s=round(batch * args.steps / seconds, 2),
                 frame_cache_build_s=round(cache_s, 2), **extra)
     if args.count_ops and config.gpu_augment:
-        batch = next(iter(trainer.loader(0, steps[:1])))
+        batch = next(iter(trainer.loader(steps[:1])))
         trainer.render(batch)                                     # warm: bank, allocator
         common.emit("render_ops", args, config, device, config.batch_size,
                     input_px=config.input_px, occlusion_p=config.occlusion_p,

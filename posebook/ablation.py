@@ -161,10 +161,12 @@ def default_jobs(base: RunConfig) -> int:
 
     import torch
 
+    from .data.dataset import loader_workers
+
     on_cpu = base.device == "cpu" or (base.device == "auto" and not torch.cuda.is_available())
-    if not on_cpu or base.num_threads < 1:
+    if not on_cpu or base.num_threads < 1 or base.num_workers < 0:  # -1: the loader takes all
         return 1
-    return max(1, (os.cpu_count() or 1) // (base.num_threads + base.num_workers))
+    return max(1, (os.cpu_count() or 1) // (base.num_threads + loader_workers(base)))
 
 
 def _warm(args) -> None:

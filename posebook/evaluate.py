@@ -74,8 +74,10 @@ def collect(models: list, dataset, config: RunConfig, device="cpu", flip_variant
     """
     from . import model as model_lib
 
+    from .data.dataset import loader_workers
+
     loader = torch.utils.data.DataLoader(dataset, batch_size=max(1, config.batch_size * 2),
-                                         num_workers=config.num_workers)
+                                         num_workers=loader_workers(config))
     gt, occluded, family, n_occluders = [], [], [], []
     pred = {(m, f): ([], []) for m in range(len(models)) for f in flip_variants}
     for batch in loader:

@@ -40,7 +40,7 @@ class RunConfig:
     occlusion_p: float = 0.5            # per-frame probability of pasting occluders (paper: 0.85)
     augment_geometry: bool = True       # scale / rotation / translation / flip on the crop
     augment_appearance: bool = True     # blur and colour changes
-    num_workers: int = 0                # DataLoader workers (0 = main process)
+    num_workers: int = 0                # DataLoader workers (0 = main process, -1 = cores - 1)
     num_threads: int = 0                # torch.set_num_threads for training/eval on CPU; 0 = torch's default
 
     # --- model --------------------------------------------------------------------------
@@ -116,14 +116,14 @@ PROFILES: dict[str, RunConfig] = {
     "gpu": RunConfig(
         profile="gpu", backbone="resnet50v2", input_px=256, stride=16, depth_bins=16,
         n_train=50000, n_val=1000, n_test=2000, steps=12000, batch_size=64, cycle_steps=4000,
-        lr_min=1e-5, lr_max=5e-4, amp=True, channels_last=True, num_workers=8,
+        lr_min=1e-5, lr_max=5e-4, amp=True, channels_last=True, num_workers=-1,
         ablation_seeds=(0, 1, 2), eval_every=2000, ablation_steps=1000,
         gpu_augment=True, frame_cache_gb=32.0,
     ),
     "paper": RunConfig(
         profile="paper", dataset="h36m", occluders="voc", backbone="resnet50v2", input_px=256,
         stride=16, depth_bins=16, occlusion_p=0.85, loss="absolute", steps=0, batch_size=64,
-        lr_min=1e-5, lr_max=5e-4, amp=True, channels_last=True, num_workers=8, snapshots=1,
+        lr_min=1e-5, lr_max=5e-4, amp=True, channels_last=True, num_workers=-1, snapshots=1,
         ensemble=False, ablation_seeds=(0, 1, 2), gpu_augment=True,
     ),
 }

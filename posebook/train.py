@@ -56,6 +56,23 @@ def device_for(config: RunConfig) -> torch.device:
     return torch.device(config.device)
 
 
+class RunBatches:
+    """Batch sampler of a run's update steps: step s -> [(epoch, index), ...] from
+    `batch_indices`. Item keys carry their epoch, so the training augmentation of every epoch
+    comes out of one DataLoader whose workers live as long as the run."""
+
+    def __init__(self, seed: int, n: int, batch_size: int, steps):
+        self.seed, self.n, self.batch_size, self.steps = seed, n, batch_size, steps
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def __iter__(self):
+        for step in self.steps:
+            epoch, indices = batch_indices(self.seed, step, self.n, self.batch_size)
+            yield [(epoch, int(i)) for i in indices]
+
+
 def batch_indices(seed: int, step: int, n: int, batch_size: int) -> tuple[int, np.ndarray]:
     """(epoch, (batch_size,) sample indices) of update `step`: a pure function of its inputs."""
     per_epoch = n // batch_size
@@ -229,17 +246,18 @@ class Trainer:
             self.history["loss"].append(value)
 
     # --- loop -----------------------------------------------------------------------------
-    def loader(self, epoch: int, steps: list[int]):
-        """DataLoader over the given steps of one epoch (workers see the epoch's augmentation)."""
-        if hasattr(self.train_set, "set_epoch"):
-            self.train_set.set_epoch(epoch)
+    def loader(self, steps):
+        """DataLoader over the given update steps: one loader, and one set of worker processes,
+        for the whole run (each item key carries its epoch, see `RunBatches`)."""
+        from .data.dataset import loader_workers
+
         c = self.config
-        batches = [batch_indices(c.seed, s, len(self.train_set), c.batch_size)[1].tolist()
-                   for s in steps]
+        workers = loader_workers(c)
         return torch.utils.data.DataLoader(  # collate: GpuPathItems' own, else the default
-            self.train_set, batch_sampler=batches, num_workers=c.num_workers,
-            collate_fn=getattr(self.train_set, "collate", None),
-            pin_memory=self.device.type == "cuda", prefetch_factor=4 if c.num_workers else None,
+            self.train_set, batch_sampler=RunBatches(c.seed, len(self.train_set), c.batch_size,
+                                                     steps),
+            num_workers=workers, collate_fn=getattr(self.train_set, "collate", None),
+            pin_memory=self.device.type == "cuda", prefetch_factor=4 if workers else None,
             generator=torch.Generator().manual_seed(c.seed))  # leaves the global RNG alone
 
     def fit(self) -> None:
@@ -249,32 +267,28 @@ class Trainer:
         every = c.checkpoint_every or c.eval_every or c.steps
         snapshot_at = schedule.snapshot_steps(c.steps, c.cycle_steps, c.snapshots)
         log = ProgressLog(c.steps, self.step, self.progress, c.batch_size, self.seconds)
-        per_epoch = len(self.train_set) // c.batch_size
-        while self.step < c.steps:
-            epoch = self.step // per_epoch
-            steps = list(range(self.step, min(c.steps, (epoch + 1) * per_epoch)))
+        tic = time.perf_counter()
+        for batch in self.loader(range(self.step, c.steps)):
+            self.update(batch)
+            snapshot = self.step in snapshot_at
+            validate = self.val_set is not None and c.eval_every and (
+                self.step % c.eval_every == 0 or self.step == c.steps)
+            save = self.step % every == 0 or self.step == c.steps
+            if snapshot or validate or save or log.wants(self.step):
+                self.fetch_losses()         # waits for the device: the time below is real
+            self.seconds += time.perf_counter() - tic
+            log.update(self.step, self.history["lr"][-1], self.seconds,   # fetched just now?
+                       None if self.losses else self.history["loss"][-1])
+            if snapshot:
+                self.save(snapshot=snapshot_at.index(self.step))
+            if validate:
+                val = evaluate.quick_mpjpe(self.model, self.val_set, c, self.device)
+                self.history["val_step"].append(self.step)
+                self.history["val_mpjpe_mm"].append(val)
+                log.note(f"step {self.step}: val MPJPE {val:.1f} mm")
+            if save:
+                self.save()
             tic = time.perf_counter()
-            for batch in self.loader(epoch, steps):
-                self.update(batch)
-                snapshot = self.step in snapshot_at
-                validate = self.val_set is not None and c.eval_every and (
-                    self.step % c.eval_every == 0 or self.step == c.steps)
-                save = self.step % every == 0 or self.step == c.steps
-                if snapshot or validate or save or log.wants(self.step):
-                    self.fetch_losses()         # waits for the device: the time below is real
-                self.seconds += time.perf_counter() - tic
-                log.update(self.step, self.history["lr"][-1], self.seconds,   # fetched just now?
-                           None if self.losses else self.history["loss"][-1])
-                if snapshot:
-                    self.save(snapshot=snapshot_at.index(self.step))
-                if validate:
-                    val = evaluate.quick_mpjpe(self.model, self.val_set, c, self.device)
-                    self.history["val_step"].append(self.step)
-                    self.history["val_mpjpe_mm"].append(val)
-                    log.note(f"step {self.step}: val MPJPE {val:.1f} mm")
-                if save:
-                    self.save()
-                tic = time.perf_counter()
         log.close()
         self.history["images_per_s"] = [c.steps * c.batch_size / max(self.seconds, 1e-9)]
         self.save()

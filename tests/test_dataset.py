@@ -169,3 +169,12 @@ def test_loader_workers_sized_to_the_machine(monkeypatch):
     assert ds_mod.loader_workers(CONFIG.replace(num_workers=3)) == 3
     with pytest.raises(ValueError, match="num_workers"):
         ds_mod.loader_workers(CONFIG.replace(num_workers=-2))
+
+
+def test_epoch_in_the_key_equals_set_epoch():
+    data = PoseDataset(CONFIG, "train")
+    keyed = data[(2, 5)]
+    data.set_epoch(2)
+    plain = data[5]
+    assert all(torch.equal(keyed[k], plain[k]) for k in plain) and int(keyed["index"]) == 5
+    assert not torch.equal(data[(3, 5)]["image"], plain["image"])

@@ -146,7 +146,7 @@ def test_update_leaves_the_loss_on_the_device(tmp_path, gpu_augment, monkeypatch
                 reads.append(_name)
             return _real(self, *args, **kwargs)
         monkeypatch.setattr(torch.Tensor, name, spy)
-    returned = [trainer.update(batch) for batch in trainer.loader(0, [0, 1, 2])]
+    returned = [trainer.update(batch) for batch in trainer.loader([0, 1, 2])]
     assert reads == []
     assert trainer.history["loss"] == [] and len(trainer.losses) == 3
     monkeypatch.undo()
@@ -226,3 +226,13 @@ def test_data_workers_do_not_change_the_run(tmp_path, monkeypatch):
         run_dir = train.train(config, f"w{workers}", progress=False)
         losses.append(json.loads((run_dir / "history.json").read_text())["loss"])
     assert losses[0] == losses[1]
+
+
+def test_run_batches_carry_the_epoch_across_epoch_boundaries():
+    n, b = 20, 8                                   # 2 updates per epoch
+    batches = list(train.RunBatches(0, n, b, range(1, 6)))
+    assert len(batches) == 5 == len(train.RunBatches(0, n, b, range(1, 6)))
+    for step, batch in zip(range(1, 6), batches):
+        epoch, indices = train.batch_indices(0, step, n, b)
+        assert batch == [(epoch, int(i)) for i in indices]
+    assert [batch[0][0] for batch in batches] == [0, 1, 1, 2, 2]

@@ -7,8 +7,8 @@ Every item is a dict (S = config.input_px)::
     family () int64, index () int64
 
 Determinism: item i draws its randomness from ``np.random.default_rng([seed, split_id, i,
-epoch])`` (epoch only matters for the training augmentation; `set_epoch`), so it is the same
-bytes whatever the DataLoader worker count. The data -- synthetic people, cameras, the
+epoch])`` (epoch only matters for the training augmentation: `set_epoch`, or an (epoch, i)
+key), so it is the same bytes whatever the DataLoader worker count. The data -- synthetic people, cameras, the
 procedural occluder bank and every held-out split -- follow ``config.data_seed``; ``config.seed``
 changes only the training augmentation (and, in `train`, the initial weights and batch order),
 so runs with different seeds are compared on the same test images. Frames of the splits come
@@ -301,18 +301,20 @@ class PoseDataset(torch.utils.data.Dataset):
         f = self.frames.frame(index)
         return f.image, f.camera, f.camera, f.box_xywh_px, f.joints_world_mm, f.family_id
 
-    def draw_crop(self, index: int):
-        """Item `index`'s random generator and crop, in the draw order every path shares.
+    def draw_crop(self, key):
+        """Item `key`'s random generator and crop, in the draw order every path shares; `key`
+        is an index, or (epoch, index) for the training augmentation of that epoch.
 
         Returns (rng, image, image_camera, crop_camera, joints_cam_mm (17, 3), joints_px (17, 2),
-        family): `rng` has drawn the geometry jitter (train) and continues with the occlusion
+        family, index): `rng` has drawn the geometry jitter (train) and continues with the occlusion
         and appearance draws; the crop image itself is left to the caller.
         """
+        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
         index = int(index)
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} items")
         train = self.split == "train"   # augmentation follows `seed`; test sets are data
-        epoch = self.epoch if train else 0
+        epoch = int(epoch) if train else 0
         seed = self.config.seed if train else self.config.data_seed
         rng = np.random.default_rng([seed, self.split_id, index, epoch,
                                      int(self.split == "test_occluded")])
@@ -323,10 +325,12 @@ class PoseDataset(torch.utils.data.Dataset):
         joints_cam = cam.world_to_camera(joints_world)
         if geometry["flip"]:
             joints_cam = joints_cam[..., skeleton.MIRROR, :]
-        return rng, image, image_cam, cam, joints_cam, cam.camera_to_image(joints_cam), family
+        return (rng, image, image_cam, cam, joints_cam, cam.camera_to_image(joints_cam), family,
+                index)
 
-    def __getitem__(self, index: int) -> dict:
-        rng, image, image_cam, cam, joints_cam, joints_px, family = self.draw_crop(index)
+    def __getitem__(self, key) -> dict:
+        """Item `key`: an index (epoch from `set_epoch`) or (epoch, index)."""
+        rng, image, image_cam, cam, joints_cam, joints_px, family, index = self.draw_crop(key)
         S, train = self.side, self.split == "train"
         crop_image = reproject_image(np.asarray(image), image_cam, cam, (S, S))
         p = 1.0 if self.split == "test_occluded" else self.config.occlusion_p if train else 0.0

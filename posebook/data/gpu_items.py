@@ -58,9 +58,9 @@ class GpuPathItems(torch.utils.data.Dataset):
             self._bank_shapes = [o.shape[:2] for o in self.dataset.occluders]
         return self._bank_shapes
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, key) -> dict:
         ds, c, S = self.dataset, self.dataset.config, self.dataset.side
-        rng, image, image_cam, cam, joints_cam, joints_px, family = ds.draw_crop(index)
+        rng, image, image_cam, cam, joints_cam, joints_px, family, index = ds.draw_crop(key)
         pastes = ga.sample_occlusion(rng, self.bank_shapes, (S, S), c.occlusion_p) \
             if c.occlusion_p > 0 else []
         look = ga.sample_appearance(rng, (S, S)) if c.augment_appearance else None
