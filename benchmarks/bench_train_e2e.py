@@ -10,6 +10,8 @@ The frame cache (rendering --n-train frames) is built before timing; batches cyc
 frames (an item's cost does not depend on which frame it shows).
 --count-ops (with --augment gpu) adds a second line: what rendering one batch dispatches, from
 torch.profiler (top-level aten ops; on CUDA also kernels, memcpys and synchronising calls).
+--sync-debug (CUDA) counts the host-device synchronisations of the timed updates
+(`torch.cuda.set_sync_debug_mode`); the design allows one per `train.LOSS_FETCH_EVERY` updates.
 --workers overrides num_workers. As in `Trainer.fit`, the host reads the losses back every
 `train.LOSS_FETCH_EVERY` updates (inside `update`) and once at the end, nowhere else.
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+import warnings
 
 import torch
 
@@ -30,20 +33,30 @@ from posebook import train
 from posebook.data.dataset import loader_workers
 
 
-def timed_loop(batches, trainer, steps: int, warmup: int, device) -> float:
-    """Seconds for `steps` updates after `warmup` (data loading and reading the losses back
-    included)."""
+def timed_loop(batches, trainer, steps: int, warmup: int, device,
+               sync_debug: bool = False) -> tuple[float, int | None]:
+    """(seconds, synchronisations) of `steps` updates after `warmup` (data loading and reading
+    the losses back included); synchronisations are counted on CUDA with `sync_debug`, else None."""
     it = iter(batches)
     for _ in range(warmup):
         trainer.update(next(it))
     trainer.fetch_losses()
     common.sync(device)
-    tic = time.perf_counter()
-    for _ in range(steps):
-        trainer.update(next(it))
-    trainer.fetch_losses()
-    common.sync(device)
-    return time.perf_counter() - tic
+    count = sync_debug and device.type == "cuda"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if count:
+            torch.cuda.set_sync_debug_mode("warn")
+        tic = time.perf_counter()
+        for _ in range(steps):
+            trainer.update(next(it))
+        trainer.fetch_losses()
+        if count:
+            torch.cuda.set_sync_debug_mode("default")
+        common.sync(device)
+        seconds = time.perf_counter() - tic
+    syncs = sum("synchroniz" in str(w.message).lower() for w in caught) if count else None
+    return seconds, syncs
 
 
 def render_ops(trainer, batch, device) -> dict:
@@ -72,6 +85,8 @@ def main() -> None:
     p.add_argument("--augment", choices=["cpu", "gpu"], default="cpu")
     p.add_argument("--workers", type=int, default=None, help="DataLoader workers")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--sync-debug", action="store_true",
+                   help="CUDA: count host-device synchronisations in the timed updates")
     p.add_argument("--count-ops", action="store_true",
                    help="--augment gpu: also count what rendering one batch dispatches")
     p.add_argument("--n-train", type=int, default=512,
@@ -99,10 +114,11 @@ def main() -> None:
     steps = list(range(total))
     if config.gpu_augment and config.occlusion_p > 0:
         trainer.render(next(iter(trainer.loader(steps[:1]))))   # the occluder bank on device
-    seconds = timed_loop(trainer.loader(steps), trainer, args.steps, args.warmup, device)
+    seconds, syncs = timed_loop(trainer.loader(steps), trainer, args.steps, args.warmup, device,
+                                args.sync_debug)
     extra = dict(loader="posebook.train.Trainer.loader", fused_adam=device.type == "cuda",
                  pin_memory=device.type == "cuda", one_loader_per_run=True,
-                 loss_fetch_every=trainer.loss_fetch_every)
+                 loss_fetch_every=trainer.loss_fetch_every, syncs_in_timed_steps=syncs)
     batch = config.batch_size
     common.emit("train_e2e", args, config, device, batch, augment=args.augment,
                 backbone=config.backbone, input_px=config.input_px, frame_px=config.frame_px,
