@@ -14,6 +14,7 @@ from torch.utils._pytree import tree_leaves
 
 from posebook import augment, camera, crop, gpu_augment as ga
 from posebook.data import occluders, synthetic
+from spies import spy_device_tensors
 
 
 @pytest.fixture(scope="module")
@@ -214,13 +215,7 @@ def test_apply_reads_nothing_back_and_launches_per_slot_not_per_paste(frame, ban
     mask) or a host tensor mixed into device math raises, and every upload is visible: there
     is one per stage, and the kernel count depends on the most pastes in an image, not on the
     number of pastes or images."""
-    hidden, real_tensor = [], torch.tensor
-
-    def spy_tensor(*args, **kwargs):  # torch.tensor(x, device=...) copies below the dispatcher
-        if kwargs.get("device") is not None:
-            hidden.append(kwargs["device"])
-        return real_tensor(*args, **kwargs)
-    monkeypatch.setattr(torch, "tensor", spy_tensor)
+    hidden = spy_device_tensors(monkeypatch)
     meta_bank = ga.OccluderBank(bank, "meta")
     counts = {}
     for batch in (7, 14):

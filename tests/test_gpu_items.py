@@ -6,6 +6,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from posebook import profiles, train
+from spies import spy_device_tensors
 
 
 def test_gpu_items_batch_matches_cpu_batch(tmp_path, monkeypatch):
@@ -74,13 +75,7 @@ def test_render_on_a_device_reads_nothing_back(monkeypatch, tmp_path):
             self.n += upload and out.is_meta
             return out
 
-    hidden, real_tensor = [], torch.tensor
-
-    def spy_tensor(*args, **kwargs):  # torch.tensor(x, device=...) copies below the dispatcher
-        if kwargs.get("device") is not None:
-            hidden.append(kwargs["device"])
-        return real_tensor(*args, **kwargs)
-    monkeypatch.setattr(torch, "tensor", spy_tensor)
+    hidden = spy_device_tensors(monkeypatch)
     config, ds, batch = gpu_path_batch(monkeypatch, tmp_path)
     bank = gpu_augment.OccluderBank(ds.occluders, "meta")
     with Uploads() as uploads:
