@@ -178,3 +178,11 @@ def test_epoch_in_the_key_equals_set_epoch():
     plain = data[5]
     assert all(torch.equal(keyed[k], plain[k]) for k in plain) and int(keyed["index"]) == 5
     assert not torch.equal(data[(3, 5)]["image"], plain["image"])
+
+
+@pytest.mark.parametrize("split", ["train", "val", "test"])
+def test_gpu_profile_frames_are_cached_not_rendered_per_item(split):
+    """Rendering per item needs ~10 cores per 2,500 images/s; the gpu profile's splits must
+    fit its cache budget (benchmarks/RESULTS.md, "frame supply"). Nothing is rendered here."""
+    data = PoseDataset(profiles.get("gpu"), split)
+    assert data.cache is not None and data.cache.path is not None
