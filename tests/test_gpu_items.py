@@ -104,3 +104,46 @@ def test_pin_memory_keeps_the_plan_entries(monkeypatch, tmp_path):
     assert out["pastes"] == batch["pastes"] and out["appearance"] == batch["appearance"]
     assert isinstance(out["scale"], np.ndarray)
     np.testing.assert_array_equal(out["scale"], batch["scale"])
+
+
+def test_real_human36m_frames_on_the_gpu_path(tmp_path, monkeypatch):
+    """Real Human3.6M frames come in two sizes (1000x1002, 1000x1000) with lens distortion: the
+    workers send undistorted wide crops of one size, so a batch collates and renders, and its
+    labels equal the CPU path's (pixels: one resampling more, within a few grey levels)."""
+    import cv2
+    from realdata import h36m_samples
+
+    from posebook.data import gpu_items
+    from posebook.data.dataset import PoseDataset
+    from posebook.data.synthetic import Frame
+
+    samples = list(h36m_samples())
+    sizes = {cv2.imread(str(s.image_path)).shape[:2] for s in samples}
+    assert len(sizes) == 2 and all(s.camera().distortion is not None for s in samples)
+
+    class RealFrames:
+        family_names = ("real",)
+
+        def __len__(self):
+            return len(samples)
+
+        def frame(self, i):
+            s = samples[i]
+            image = cv2.cvtColor(cv2.imread(str(s.image_path)), cv2.COLOR_BGR2RGB)
+            return Frame(image=image, camera=s.camera(), joints_world_mm=s.joints_cam_mm,
+                         box_xywh_px=s.box_xywh_px, family="real", family_id=0,
+                         self_visible=np.ones(17, bool), mask=None)
+
+    monkeypatch.setenv("POSEBOOK_CACHE", str(tmp_path))
+    config = profiles.get("smoke", ["input_px=96", "occlusion_p=0.0", "device=cpu"])
+    cpu_path = PoseDataset(config, "train", frames=RealFrames())
+    assert cpu_path.cache is None                           # frames of a given source: no cache
+    items = gpu_items.GpuPathItems(cpu_path)
+    batch = gpu_items.collate([items[(0, i)] for i in range(len(samples))])
+    assert batch["frame"].shape == (len(samples), 3, 144, 144)
+    gpu = gpu_items.render(batch, None, config.input_px, "cpu")
+    cpu = torch.utils.data.default_collate([cpu_path[(0, i)] for i in range(len(samples))])
+    for key in ("intrinsics", "joints_cam_mm", "joints_px"):
+        np.testing.assert_allclose(gpu[key], cpu[key], rtol=1e-5, atol=1e-3, err_msg=key)
+    diff = (gpu["image"].float() - cpu["image"].float()).abs()
+    assert diff.mean() < 4 and gpu["image"].float().std() > 20, float(diff.mean())

@@ -89,13 +89,13 @@ class FrameCache:
         n, c = len(self.frames), self.side
         if self.path is None:
             images = np.empty((n, c, c, 3), np.uint8)
-            meta = _render_chunk(self.frames, c, images, 0, n)
+            meta = _render_chunk(self.frames, self.input_px, images, 0, n)
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             _check_disk(self.path, n * c * c * 3)
             with paths.atomic_path(self.path.with_suffix(".npy")) as tmp:
                 np.lib.format.open_memmap(tmp, "w+", np.uint8, (n, c, c, 3)).flush()
-                meta = _render_into_file(self.frames, c, tmp, self.workers)
+                meta = _render_into_file(self.frames, self.input_px, tmp, self.workers)
                 images = np.load(tmp, mmap_mode="r")
                 meta["checksum"] = np.asarray(_checksum(images, meta))
                 del images
@@ -155,13 +155,21 @@ def _checksum(images: np.ndarray, meta: dict) -> str:
 META_KEYS = ("K", "R", "t", "crop_K", "crop_R", "box", "joints", "family")
 
 
-def _render_chunk(frames, side: int, images, start: int, stop: int) -> dict:
+def wide_crop(frame, input_px: int):
+    """`frame` as the frame cache keeps it: (image (C, C, 3) uint8, its undistorted Camera), a
+    perspective crop with `CACHE_FIELD` x the model crop's field of view at the same pixel
+    scale, C = ceil(CACHE_FIELD x input_px)."""
+    return crop.perspective_crop(frame.image, frame.camera, frame.box_xywh_px,
+                                 out_side=math.ceil(CACHE_FIELD * input_px),
+                                 fill=FILL / CACHE_FIELD)
+
+
+def _render_chunk(frames, input_px: int, images, start: int, stop: int) -> dict:
     """Render frames [start, stop) as wide crops into ``images[start:stop]``; their metadata."""
     meta = {k: [] for k in META_KEYS}
     for i in range(start, stop):
         frame = frames.frame(i)
-        img, cam = crop.perspective_crop(frame.image, frame.camera, frame.box_xywh_px,
-                                         out_side=side, fill=FILL / CACHE_FIELD)
+        img, cam = wide_crop(frame, input_px)
         images[i] = img
         for key, value in zip(META_KEYS, (frame.camera.K, frame.camera.R, frame.camera.t, cam.K,
                                           cam.R, frame.box_xywh_px, frame.joints_world_mm,
@@ -170,14 +178,14 @@ def _render_chunk(frames, side: int, images, start: int, stop: int) -> dict:
     return {k: np.asarray(v) for k, v in meta.items()}
 
 
-def _render_file_chunk(frames, side: int, file, start: int, stop: int) -> dict:
+def _render_file_chunk(frames, input_px: int, file, start: int, stop: int) -> dict:
     images = np.load(file, mmap_mode="r+")
-    meta = _render_chunk(frames, side, images, start, stop)
+    meta = _render_chunk(frames, input_px, images, start, stop)
     images.flush()
     return meta
 
 
-def _render_into_file(frames, side: int, file, workers: int) -> dict:
+def _render_into_file(frames, input_px: int, file, workers: int) -> dict:
     """Fill the ``.npy`` memory map `file` with every frame's wide crop, in `workers`
     processes; frame i's pixels depend on i alone, so the bytes do not depend on `workers`."""
     n = len(frames)
@@ -185,11 +193,11 @@ def _render_into_file(frames, side: int, file, workers: int) -> dict:
     workers = min(workers, len(chunks))
     if (workers <= 1 or "fork" not in multiprocessing.get_all_start_methods()
             or multiprocessing.current_process().daemon):   # a Pool worker may not fork
-        parts = [_render_file_chunk(frames, side, file, a, b) for a, b in chunks]
+        parts = [_render_file_chunk(frames, input_px, file, a, b) for a, b in chunks]
     else:
         context = multiprocessing.get_context("fork")
         with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-            parts = list(pool.map(_render_file_chunk, *zip(*[(frames, side, file, a, b)
+            parts = list(pool.map(_render_file_chunk, *zip(*[(frames, input_px, file, a, b)
                                                              for a, b in chunks])))
     return {k: np.concatenate([part[k] for part in parts]) for k in META_KEYS}
 
@@ -294,16 +302,20 @@ class PoseDataset(torch.utils.data.Dataset):
                 self.config, np.random.default_rng([self.config.data_seed, 4242]))
         return self._bank
 
-    def _source(self, index: int):
-        """(image, its camera, frame camera, box, joints_world_mm, family_id) for one frame."""
+    def _source(self, index: int, wide: bool = False):
+        """(image, its camera, frame camera, box, joints_world_mm, family_id) for one frame:
+        the cached wide crop, else the frame itself, or with `wide` its `wide_crop` (what the
+        GPU path ships: one size for every frame, no lens distortion)."""
         if self.cache is not None:
             return self.cache.get(index)
         f = self.frames.frame(index)
-        return f.image, f.camera, f.camera, f.box_xywh_px, f.joints_world_mm, f.family_id
+        image, camera = wide_crop(f, self.side) if wide else (f.image, f.camera)
+        return image, camera, f.camera, f.box_xywh_px, f.joints_world_mm, f.family_id
 
-    def draw_crop(self, key):
+    def draw_crop(self, key, wide: bool = False):
         """Item `key`'s random generator and crop, in the draw order every path shares; `key`
-        is an index, or (epoch, index) for the training augmentation of that epoch.
+        is an index, or (epoch, index) for the training augmentation of that epoch; `wide`: see
+        `_source`.
 
         Returns (rng, image, image_camera, crop_camera, joints_cam_mm (17, 3), joints_px (17, 2),
         family, index): `rng` has drawn the geometry jitter (train) and continues with the occlusion
@@ -318,7 +330,7 @@ class PoseDataset(torch.utils.data.Dataset):
         seed = self.config.seed if train else self.config.data_seed
         rng = np.random.default_rng([seed, self.split_id, index, epoch,
                                      int(self.split == "test_occluded")])
-        image, image_cam, frame_cam, box, joints_world, family = self._source(index)
+        image, image_cam, frame_cam, box, joints_world, family = self._source(index, wide)
         geometry = augment.sample_geometry(rng) \
             if self.split == "train" and self.config.augment_geometry else NO_GEOMETRY
         cam = crop.crop_camera(frame_cam, box, out_side=self.side, fill=FILL, **geometry)

@@ -1,8 +1,8 @@
 """Training items for the GPU augmentation path (``RunConfig.gpu_augment``).
 
 DataLoader workers only *draw* the augmentation of a training `PoseDataset` item -- the same
-numpy draws, in the same order, as `PoseDataset.__getitem__` -- and hand over the cached wide
-crop (uint8) with that plan; `render` then does the pixel work for the whole batch on the
+numpy draws, in the same order, as `PoseDataset.__getitem__` -- and hand over the frame's wide
+crop (uint8; cached, or cropped by the worker) with that plan; `render` then does the pixel work for the whole batch on the
 device: crop warp, occluder compositing, colour and blur (`posebook.gpu_augment`). The result
 has the keys, shapes and dtypes of a collated `PoseDataset` batch; its pixels match the CPU
 path's to interpolation rounding (tests/test_benchmarks.py, tests/test_gpu_items.py).
@@ -34,9 +34,13 @@ def collate(items: list[dict]) -> dict:
 
 
 class GpuPathItems(torch.utils.data.Dataset):
-    """Items of `dataset` (split "train") as plans: dict(frame (3, C, C) uint8 cached wide crop
-    or frame, homography (3, 3), scale, pastes, appearance, and the labels of a PoseDataset
-    item: intrinsics, joints_cam_mm, joints_px, root_depth_mm, in_crop, family, index)."""
+    """Items of `dataset` (split "train") as plans: dict(frame (3, C, C) uint8 wide crop,
+    homography (3, 3), scale, pastes, appearance, and the labels of a PoseDataset item:
+    intrinsics, joints_cam_mm, joints_px, root_depth_mm, in_crop, family, index).
+
+    The wide crop is the frame cache's, or, without a cache, made by the worker
+    (`dataset.wide_crop`): every frame then reaches the device at one size and without lens
+    distortion, whatever its source (Human3.6M: 1000x1000 and 1000x1002 frames, distorted)."""
 
     collate = staticmethod(collate)   # the DataLoader's collate_fn (Trainer.loader)
 
@@ -60,7 +64,8 @@ class GpuPathItems(torch.utils.data.Dataset):
 
     def __getitem__(self, key) -> dict:
         ds, c, S = self.dataset, self.dataset.config, self.dataset.side
-        rng, image, image_cam, cam, joints_cam, joints_px, family, index = ds.draw_crop(key)
+        rng, image, image_cam, cam, joints_cam, joints_px, family, index = ds.draw_crop(
+            key, wide=True)        # frames of any size and lens: the wide crop, undistorted
         pastes = ga.sample_occlusion(rng, self.bank_shapes, (S, S), c.occlusion_p) \
             if c.occlusion_p > 0 else []
         look = ga.sample_appearance(rng, (S, S)) if c.augment_appearance else None
