@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from posebook import checkpoint, profiles, schedule, train
+from posebook import checkpoint, profiles, progress, schedule, train
 
 
 class TestSchedule:
@@ -156,7 +156,7 @@ def test_update_leaves_the_loss_on_the_device(tmp_path, gpu_augment, monkeypatch
 
 
 def test_progress_line_rate_is_over_the_steps_since_the_last_report(capsys):
-    log = train.ProgressLog(total=100, start=0, mode="text", batch_size=8)
+    log = progress.ProgressLog(total=100, start=0, mode="text", batch_size=8)
     assert [s for s in range(1, 31) if log.wants(s)] == [10, 20, 30]
     log.update(5, 1e-3, seconds=1.0, loss=None)          # not fetched yet: nothing shown
     log.update(10, 1e-3, seconds=2.0, loss=123.4)        # 10 steps x 8 images in 2 s
