@@ -1,8 +1,8 @@
 """What the GPU augmentation path draws on the host, per image: the crop homography
-(`homography`), the occluder pastes (`sample_occlusion`, the draws of `augment.occlude`) and the
-appearance parameters (`sample_appearance`, the draws of `augment.appearance`), and a whole
-batch's `Plan` (`plan_batch`). Every draw is the CPU path's numpy call in the CPU path's order, so
-one `rng` makes the same choices on both paths; `posebook.gpu_augment` renders the pixels.
+(`camera.homography`), the occluder pastes (`sample_occlusion`, the draws of `augment.occlude`)
+and the appearance parameters (`sample_appearance`, the draws of `augment.appearance`), and a
+whole batch's `Plan` (`plan_batch`). Every draw is the CPU path's numpy call in the CPU path's
+order, so one `rng` makes the same choices on both paths; `posebook.gpu_augment` renders the pixels.
 """
 from __future__ import annotations
 
@@ -11,20 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import augment
-from .camera import Camera
+from .camera import homography, zoom_factor
 from .crop import crop_camera
-
-
-def homography(src_camera: Camera, dst_camera: Camera) -> np.ndarray:
-    """(3, 3) map from `dst_camera` pixels to `src_camera` pixels (homogeneous), for two
-    undistorted cameras sharing one optical centre."""
-    if src_camera.distortion is not None or dst_camera.distortion is not None:
-        raise ValueError("homography: both cameras must be undistorted (distortion=None); the "
-                         "GPU warp handles no lens distortion")
-    if not np.allclose(src_camera.t, dst_camera.t, atol=1e-3):
-        raise ValueError(f"homography needs one optical centre, got t={src_camera.t.tolist()} "
-                         f"and t={dst_camera.t.tolist()}")
-    return src_camera.K @ src_camera.R @ dst_camera.R.T @ np.linalg.inv(dst_camera.K)
 
 
 @dataclass(frozen=True)
@@ -125,7 +113,7 @@ def plan_batch(rngs, cameras, boxes_xywh_px, out_side: int, bank_shapes, occlusi
         kwargs = augment.sample_geometry(rng) if geometry else {}
         new = crop_camera(cam, box, out_side, fill, **kwargs)
         homs.append(homography(cam, new))
-        scales.append(np.sqrt(abs(np.linalg.det(new.K[:2, :2]) / np.linalg.det(cam.K[:2, :2]))))
+        scales.append(zoom_factor(cam, new))
         crop_cams.append(new)
         pastes.append(sample_occlusion(rng, bank_shapes, (out_side, out_side), occlusion_p)
                       if occlusion_p > 0 else [])

@@ -251,6 +251,30 @@ def intrinsics_from_fov(fov_deg: float, size_wh) -> np.ndarray:
 
 
 # --- images --------------------------------------------------------------------------------------
+def _check_one_centre(src_camera: Camera, dst_camera: Camera, who: str) -> None:
+    # np.allclose(src t, dst t, atol=1e-3), written out (np.allclose costs ~20 us)
+    if not (np.abs(src_camera.t - dst_camera.t) <= 1e-3 + 1e-5 * np.abs(dst_camera.t)).all():
+        raise ValueError(f"{who} needs one optical centre, got t={src_camera.t.tolist()} and "
+                         f"t={dst_camera.t.tolist()}")
+
+
+def zoom_factor(src_camera: Camera, dst_camera: Camera) -> float:
+    """How many times larger `dst_camera` draws a small patch than `src_camera` (the square root
+    of the ratio of their pixel areas); below 1 the destination shrinks the image."""
+    return np.sqrt(abs(np.linalg.det(dst_camera.K[:2, :2]) / np.linalg.det(src_camera.K[:2, :2])))
+
+
+def homography(src_camera: Camera, dst_camera: Camera) -> np.ndarray:
+    """(3, 3) map from `dst_camera` pixels to `src_camera` pixels (homogeneous), for two
+    undistorted cameras sharing one optical centre."""
+    if src_camera.distortion is not None or dst_camera.distortion is not None:
+        raise ValueError("homography: both cameras must be undistorted (distortion=None); with "
+                         "lens distortion there is none (reproject_image remaps per pixel; the "
+                         "GPU warp needs undistorted frames)")
+    _check_one_centre(src_camera, dst_camera, "homography")
+    return src_camera.K @ src_camera.R @ dst_camera.R.T @ np.linalg.inv(dst_camera.K)
+
+
 def reproject_image(image: np.ndarray, src_camera: Camera, dst_camera: Camera, output_size_wh,
                     border_value=0, interpolation: int = cv2.INTER_LINEAR,
                     antialias: bool = True) -> np.ndarray:
@@ -271,13 +295,10 @@ def reproject_image(image: np.ndarray, src_camera: Camera, dst_camera: Camera, o
     image = np.asarray(image)
     if image.ndim not in (2, 3):
         raise ValueError(f"image: expected (H, W) or (H, W, C), got shape {image.shape}")
-    # np.allclose(src t, dst t, atol=1e-3), written out (np.allclose costs ~20 us)
-    if not (np.abs(src_camera.t - dst_camera.t) <= 1e-3 + 1e-5 * np.abs(dst_camera.t)).all():
-        raise ValueError(f"reproject_image needs one optical centre, got t={src_camera.t.tolist()}"
-                         f" and t={dst_camera.t.tolist()}")
+    _check_one_centre(src_camera, dst_camera, "reproject_image")
     out_w, out_h = (int(v) for v in output_size_wh)
     out_shape = (out_h, out_w) + image.shape[2:]
-    scale = np.sqrt(abs(np.linalg.det(dst_camera.K[:2, :2]) / np.linalg.det(src_camera.K[:2, :2])))
+    scale = zoom_factor(src_camera, dst_camera)
     if antialias and scale < 0.7:
         height, width = image.shape[:2]
         new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
@@ -288,8 +309,7 @@ def reproject_image(image: np.ndarray, src_camera: Camera, dst_camera: Camera, o
         src_camera = src_camera._replace(K=resize @ src_camera.K)
     border = border_value if np.ndim(border_value) else (border_value,) * 4
     if src_camera.distortion is None and dst_camera.distortion is None:
-        homography = (src_camera.K @ src_camera.R @ dst_camera.R.T @ np.linalg.inv(dst_camera.K))
-        return cv2.warpPerspective(image, homography, (out_w, out_h),
+        return cv2.warpPerspective(image, homography(src_camera, dst_camera), (out_w, out_h),
                                    flags=interpolation | cv2.WARP_INVERSE_MAP,
                                    borderMode=cv2.BORDER_CONSTANT,
                                    borderValue=border).reshape(out_shape)

@@ -2,10 +2,11 @@
 
 DataLoader workers only *draw* the augmentation of a training `PoseDataset` item -- the same
 numpy draws, in the same order, as `PoseDataset.__getitem__` -- and hand over the frame's wide
-crop (uint8; cached, or cropped by the worker) with that plan; `render` then does the pixel work for the whole batch on the
-device: crop warp, occluder compositing, colour and blur (`posebook.gpu_augment`). The result
-has the keys, shapes and dtypes of a collated `PoseDataset` batch; its pixels match the CPU
-path's to interpolation rounding (tests/test_benchmarks.py, tests/test_gpu_items.py).
+crop (uint8; cached, or cropped by the worker) with that plan; `render` then does the pixel
+work for the whole batch on the device: crop warp, occluder compositing, colour and blur
+(`posebook.gpu_augment`). The result has the keys, shapes and dtypes of a collated
+`PoseDataset` batch; its pixels match the CPU path's to interpolation rounding
+(tests/test_benchmarks.py, tests/test_gpu_items.py).
 
     items = GpuPathItems(PoseDataset(config, "train"))
     loader = DataLoader(items, batch_sampler=..., collate_fn=collate)
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from .. import gpu_augment as ga
+from ..camera import zoom_factor
 from . import dataset as dataset_lib
 
 LABELS = ("intrinsics", "joints_cam_mm", "joints_px", "root_depth_mm", "in_crop", "family",
@@ -69,7 +71,7 @@ class GpuPathItems(torch.utils.data.Dataset):
         pastes = ga.sample_occlusion(rng, self.bank_shapes, (S, S), c.occlusion_p) \
             if c.occlusion_p > 0 else []
         look = ga.sample_appearance(rng, (S, S)) if c.augment_appearance else None
-        scale = np.sqrt(abs(np.linalg.det(cam.K[:2, :2]) / np.linalg.det(image_cam.K[:2, :2])))
+        scale = zoom_factor(image_cam, cam)
         frame = np.ascontiguousarray(np.asarray(image).transpose(2, 0, 1))
         return {"frame": torch.from_numpy(frame),
                 "homography": torch.as_tensor(ga.homography(image_cam, cam)),
