@@ -8,19 +8,19 @@ Every item is a dict (S = config.input_px)::
 
 Determinism: item i draws its randomness from ``np.random.default_rng([seed, split_id, i,
 epoch])`` (epoch only matters for the training augmentation: `set_epoch`, or an (epoch, i)
-key), so it is the same bytes whatever the DataLoader worker count. The data -- synthetic people, cameras, the
-procedural occluder bank and every held-out split -- follow ``config.data_seed``; ``config.seed``
-changes only the training augmentation (and, in `train`, the initial weights and batch order),
-so runs with different seeds are compared on the same test images. Frames of the splits come
-from disjoint seed streams (`split_seed`); ``test_occluded`` shows the ``test`` people with
-fixed occluders (p = 1).
+key), so it is the same bytes whatever the DataLoader worker count. The data -- synthetic
+people, cameras, the procedural occluder bank and every held-out split -- follow
+``config.data_seed``; ``config.seed`` changes only the training augmentation (and, in `train`,
+the initial weights and batch order), so runs with different seeds are compared on the same
+test images. Frames of the splits come from disjoint seed streams (`split_seed`);
+``test_occluded`` shows the ``test`` people with fixed occluders (p = 1).
 
 Caching: rendering is the slow part, so each frame is rendered once and kept as a perspective
 crop with a wider field of view (`CACHE_FIELD` x the model crop, same pixel scale) in a ``.npy``
 memory map under `paths.cache_dir()`, keyed by (data_seed, split, n, frame_px, input_px, version)
 and checked against a stored checksum when opened (a corrupt or stale cache is rebuilt, never
-used).
-An item is then one cheap reprojection from the cached crop camera to the (jittered) crop camera.
+used). An item is then one cheap reprojection from the cached crop camera to the (jittered) crop
+camera.
 Every core renders the cache (forked processes, `build_workers`; the bytes do not depend on how
 many). Splits bigger than ``config.frame_cache_gb`` are rendered on the fly instead, a few times
 slower per item (benchmarks/RESULTS.md: "frame supply").
@@ -74,7 +74,7 @@ class FrameCache:
 
     def __init__(self, frames, input_px: int, path=None, workers: int = 1):
         self.frames, self.input_px, self.path = frames, int(input_px), path
-        self.side = int(math.ceil(CACHE_FIELD * input_px))
+        self.side = wide_side(input_px)
         self.workers = max(1, int(workers))
         self._images = None
         self._meta = None
@@ -90,6 +90,7 @@ class FrameCache:
         if self.path is None:
             images = np.empty((n, c, c, 3), np.uint8)
             meta = _render_chunk(self.frames, self.input_px, images, 0, n)
+            meta["checksum"] = np.asarray(_checksum(images, meta))
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             _check_disk(self.path, n * c * c * 3)
@@ -103,8 +104,6 @@ class FrameCache:
                 with open(t, "wb") as fh:
                     np.savez(fh, **meta)
             images = np.load(self.path.with_suffix(".npy"), mmap_mode="r")
-        if "checksum" not in meta:
-            meta["checksum"] = np.asarray(_checksum(images, meta))
         self._images, self._meta, self.rebuilt = images, meta, True
 
     def _open(self):
@@ -155,13 +154,17 @@ def _checksum(images: np.ndarray, meta: dict) -> str:
 META_KEYS = ("K", "R", "t", "crop_K", "crop_R", "box", "joints", "family")
 
 
+def wide_side(input_px: int) -> int:
+    """Side C of a frame's wide crop for `input_px` crops: ceil(CACHE_FIELD x input_px)."""
+    return int(math.ceil(CACHE_FIELD * input_px))
+
+
 def wide_crop(frame, input_px: int):
     """`frame` as the frame cache keeps it: (image (C, C, 3) uint8, its undistorted Camera), a
     perspective crop with `CACHE_FIELD` x the model crop's field of view at the same pixel
-    scale, C = ceil(CACHE_FIELD x input_px)."""
+    scale, C = `wide_side(input_px)`."""
     return crop.perspective_crop(frame.image, frame.camera, frame.box_xywh_px,
-                                 out_side=math.ceil(CACHE_FIELD * input_px),
-                                 fill=FILL / CACHE_FIELD)
+                                 out_side=wide_side(input_px), fill=FILL / CACHE_FIELD)
 
 
 def _render_chunk(frames, input_px: int, images, start: int, stop: int) -> dict:
@@ -234,7 +237,8 @@ def loader_workers(config) -> int:
 
 
 def cache_path(config, split: str, n: int):
-    """Where a synthetic split's frame cache lives (key: data_seed, split, n, frame_px, input_px)."""
+    """Where a synthetic split's frame cache lives (key: data_seed, split, n, frame_px,
+    input_px)."""
     key = dict(seed=config.data_seed, split=SPLITS[split], n=n, frame_px=config.frame_px,
                input_px=config.input_px, version=CACHE_VERSION, field=CACHE_FIELD)
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
@@ -279,8 +283,7 @@ class PoseDataset(torch.utils.data.Dataset):
         self.family_names = tuple(getattr(frames, "family_names", synthetic.FAMILIES))
         self._bank = occluders
         self.epoch = 0
-        side = math.ceil(CACHE_FIELD * self.side)
-        fits = len(frames) * side * side * 3 <= config.frame_cache_gb * 2**30
+        fits = len(frames) * wide_side(self.side) ** 2 * 3 <= config.frame_cache_gb * 2**30
         if cache == "auto":
             cache = "disk" if synthetic_source and fits else "none"
         path = cache_path(config, split, len(frames)) if cache == "disk" else None
@@ -318,8 +321,8 @@ class PoseDataset(torch.utils.data.Dataset):
         `_source`.
 
         Returns (rng, image, image_camera, crop_camera, joints_cam_mm (17, 3), joints_px (17, 2),
-        family, index): `rng` has drawn the geometry jitter (train) and continues with the occlusion
-        and appearance draws; the crop image itself is left to the caller.
+        family, index): `rng` has drawn the geometry jitter (train) and continues with the
+        occlusion and appearance draws; the crop image itself is left to the caller.
         """
         epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
         index = int(index)
@@ -332,7 +335,7 @@ class PoseDataset(torch.utils.data.Dataset):
                                      int(self.split == "test_occluded")])
         image, image_cam, frame_cam, box, joints_world, family = self._source(index, wide)
         geometry = augment.sample_geometry(rng) \
-            if self.split == "train" and self.config.augment_geometry else NO_GEOMETRY
+            if train and self.config.augment_geometry else NO_GEOMETRY
         cam = crop.crop_camera(frame_cam, box, out_side=self.side, fill=FILL, **geometry)
         joints_cam = cam.world_to_camera(joints_world)
         if geometry["flip"]:
