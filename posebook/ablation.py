@@ -156,7 +156,8 @@ def finished(config: RunConfig) -> bool:
 
 def default_jobs(base: RunConfig) -> int:
     """Runs to train side by side on a CPU-only machine with num_threads set: CPU cores //
-    (num_threads + num_workers), i.e. one core per compute thread and per loader process; else 1."""
+    (num_threads + loader workers), i.e. one core per compute thread and per loader process;
+    else 1. With num_workers = -1 the loader takes every core but one, so that is 1 run."""
     import os
 
     import torch
@@ -164,7 +165,7 @@ def default_jobs(base: RunConfig) -> int:
     from .data.dataset import loader_workers
 
     on_cpu = base.device == "cpu" or (base.device == "auto" and not torch.cuda.is_available())
-    if not on_cpu or base.num_threads < 1 or base.num_workers < 0:  # -1: the loader takes all
+    if not on_cpu or base.num_threads < 1:
         return 1
     return max(1, (os.cpu_count() or 1) // (base.num_threads + loader_workers(base)))
 

@@ -73,7 +73,6 @@ def collect(models: list, dataset, config: RunConfig, device="cpu", flip_variant
     (N,), and "pred"[(model index, flip)] = (rel (N, J, 3), abs (N, J, 3)) mm.
     """
     from . import model as model_lib
-
     from .data.dataset import loader_workers
 
     loader = torch.utils.data.DataLoader(dataset, batch_size=max(1, config.batch_size * 2),
