@@ -20,7 +20,6 @@ them (every `LOSS_FETCH_EVERY` steps and before saving, evaluating, logging).
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import shutil
@@ -31,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpoint, paths, profiles, schedule
+from . import checkpoint, paths, profiles, runtime, schedule
 from .progress import ProgressLog
 from .profiles import RunConfig
 
@@ -47,14 +46,6 @@ def run_dir_for(name: str) -> Path:
     if not name or "/" in name or name.startswith("."):
         raise ValueError(f"run name must be a plain folder name, got {name!r}")
     return paths.runs_dir() / name
-
-
-def device_for(config: RunConfig) -> torch.device:
-    if config.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if config.device not in ("cpu", "cuda"):
-        raise ValueError(f"config.device must be 'auto', 'cpu' or 'cuda', got {config.device!r}")
-    return torch.device(config.device)
 
 
 class RunBatches:
@@ -102,14 +93,8 @@ class Trainer:
         from .data.dataset import PoseDataset
 
         self.config, self.run_dir, self.progress = config, Path(run_dir), progress
-        self.device = device_for(config)
-        if self.device.type == "cuda":  # fast path: autotuned convolutions, TF32 matmuls
-            torch.backends.cudnn.benchmark = True
-            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-        if self.device.type == "cpu":
-            torch.use_deterministic_algorithms(True, warn_only=True)
-            if config.num_threads > 0:
-                torch.set_num_threads(config.num_threads)
+        self.device = runtime.setup(config)    # threads, determinism (CPU), fast math (CUDA)
+        self.precision = runtime.precision_for(config, self.device)   # bf16, or fp16 + scaler
         torch.manual_seed(config.seed)
         self.model = model_lib.build(config).to(self.device)
         if config.bn_momentum > 0:   # short runs: running stats must catch up with the weights
@@ -122,6 +107,7 @@ class Trainer:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr_min,
                                           weight_decay=config.weight_decay,
                                           fused=self.device.type == "cuda")
+        self.scaler = runtime.grad_scaler(self.precision, self.device)  # float16 only
         self.train_set = PoseDataset(config, "train")
         if config.gpu_augment:  # workers draw the augmentation, `update` renders on the device
             from .data import gpu_items
@@ -145,7 +131,8 @@ class Trainer:
                 "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "torch_rng": torch.get_rng_state(), "history": self.history,
                 "pose_sum": self.pose_sum, "pose_count": self.pose_count,
-                "seconds": self.seconds, "backbone_weights": self.backbone_weights}
+                "seconds": self.seconds, "backbone_weights": self.backbone_weights,
+                "scaler": self.scaler.state_dict()}   # {} unless float16
 
     def load_state_dict(self, state: dict) -> None:
         checkpoint.check_same_config(state["config"], self.config,
@@ -157,6 +144,8 @@ class Trainer:
         self.backbone_weights = state.get("backbone_weights", self.backbone_weights)
         self.pose_sum, self.pose_count = state["pose_sum"], int(state["pose_count"])
         self.seconds = float(state.get("seconds", 0.0))
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
 
     def ckpt_path(self, which: str) -> Path:
         return self.run_dir / CHECKPOINTS / f"{which}.pt"
@@ -179,11 +168,6 @@ class Trainer:
                             "model": self.model.state_dict(), "config": self.config.to_dict()})
 
     # --- one update -----------------------------------------------------------------------
-    def autocast(self):
-        if not self.config.amp:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=torch.bfloat16)
-
     def images(self, batch: dict) -> torch.Tensor:
         images = batch["image"].to(self.device, non_blocking=True)
         if self.config.channels_last:
@@ -210,15 +194,17 @@ class Trainer:
             group["lr"] = lr
         self.model.train()
         joints = batch["joints_cam_mm"].to(self.device, non_blocking=True)
-        with self.autocast():
+        with runtime.autocast(self.precision, self.device):
             pred = self.forward(self.images(batch),
                                 batch["intrinsics"].to(self.device, non_blocking=True))
         loss = l1_loss(pred, joints, config.loss)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        self.scaler.scale(loss).backward()
         if config.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
-        self.optimizer.step()
+        self.scaler.step(self.optimizer)   # fused Adam skips an inf/NaN step on the device
+        self.scaler.update()
         rel = batch["joints_cam_mm"].double()  # host copy: no device->host sync
         self.pose_sum += (rel - rel[:, :1]).sum(0)
         self.pose_count += len(rel)
