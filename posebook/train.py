@@ -183,11 +183,15 @@ class Trainer:
         return gpu_items.render(batch, self.bank, self.config.input_px, self.device)
 
     def update(self, batch: dict) -> torch.Tensor:
-        """One optimizer step; returns the loss (mm) as a detached 0-dim tensor on the device,
-        unread: reading it makes the host wait. It joins `self.losses` (see `fetch_losses`)."""
+        """One optimizer step on a loader batch (rendered first with gpu_augment); returns the
+        loss (mm) as a detached 0-dim tensor on the device, unread: reading it makes the host
+        wait. It joins `self.losses` (see `fetch_losses`)."""
+        return self.train_step(self.render(batch) if self.config.gpu_augment else batch)
+
+    def train_step(self, batch: dict) -> torch.Tensor:
+        """`update` without the rendering: image (B, 3, S, S) uint8 (host or device),
+        intrinsics (B, 3, 3) and joints_cam_mm (B, J, 3) on the host (pinned on CUDA)."""
         config = self.config
-        if config.gpu_augment:
-            batch = self.render(batch)
         lr = schedule.lr_at(self.step, config.steps, config.cycle_steps, config.lr_min,
                             config.lr_max)
         for group in self.optimizer.param_groups:
