@@ -125,9 +125,13 @@ def library_weights_file(name: str, download: bool) -> Path:
         import timm
         repo_id = timm.models.get_pretrained_cfg(TIMM_WEIGHTS[name]).hf_hub_id
         return weights.hf_hub_file(repo_id, "model.safetensors", download)
+    return weights.torch_hub_file(torchvision_url(name), download)
+
+
+def torchvision_url(name: str) -> str:
+    """Where torchvision publishes the ImageNet weights of backbone `name` (its DEFAULT)."""
     import torchvision
-    enum = getattr(torchvision.models, TORCHVISION_WEIGHTS[name])
-    return weights.torch_hub_file(enum.DEFAULT.url, download)
+    return getattr(torchvision.models, TORCHVISION_WEIGHTS[name]).DEFAULT.url
 
 
 def _load_into(net: nn.Module, path: Path) -> None:
