@@ -34,7 +34,7 @@ from collections import Counter
 import torch
 
 import common
-from posebook import train
+from posebook import runs, train
 from posebook.data.dataset import loader_workers
 
 
@@ -135,7 +135,7 @@ def main() -> None:
     config = config.replace(**changes)
     if args.compile_mode:
         torch.compile = functools.partial(torch.compile, mode=args.compile_mode)
-    trainer = train.Trainer(config, train.run_dir_for("bench_e2e"), progress=False)
+    trainer = train.Trainer(config, runs.folder("bench_e2e"), progress=False)
     ds = trainer.train_set.dataset if config.gpu_augment else trainer.train_set
     tic = time.perf_counter()
     ds[0]                                                     # build the frame cache

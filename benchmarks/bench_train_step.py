@@ -4,7 +4,7 @@ image (torch.utils.flop_counter, forward) and MFU (3x forward FLOPs per trained 
 The loop uses the training's settings: Adam (fused on CUDA), the precision of
 `posebook.runtime.precision_for` (amp=True: bf16 autocast, or float16 + GradScaler where the GPU
 has no bf16), channels_last when the profile has channels_last=True, torch.compile with
---compile (--compile-mode, e.g. reduce-overhead for CUDA graphs), and train.l1_loss.
+--compile (--compile-mode, e.g. reduce-overhead for CUDA graphs), and the training loss (posebook.loss.l1_loss).
 peak_mem_gib is the peak GPU memory of the timed steps. --profile-trace prints torch.profiler's top-15 ops of one step.
 images_per_s is the median of steps timed one by one (a device sync after each);
 images_per_s_pipelined times the same number of steps back to back with one sync at the end, as
@@ -22,7 +22,7 @@ import torch
 
 import common
 from posebook import model as model_lib, runtime
-from posebook.train import l1_loss
+from posebook.loss import l1_loss
 
 
 def make_step(config, device, batch: int, compile_model: bool, mode: str | None = None):
@@ -44,13 +44,14 @@ def make_step(config, device, batch: int, compile_model: bool, mode: str | None 
     K = torch.tensor([[f, 0, (S - 1) / 2], [0, f, (S - 1) / 2], [0, 0, 1]]).expand(batch, 3, 3)
     joints = torch.randn(batch, 17, 3, generator=g) * 300 + torch.tensor([0, 0, 4000.0])
     images, K, joints = images.to(device), K.contiguous().to(device), joints.to(device)
+    crop_to_frame = torch.eye(3, device=device).expand(batch, 3, 3)
     if config.channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
 
     def step():
         with runtime.autocast(precision, device):
             pred = forward(images, K)
-        loss = l1_loss(pred, joints, config.loss)
+        loss = l1_loss(pred, joints, crop_to_frame, config.loss, config.loss_frame)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
