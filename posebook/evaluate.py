@@ -81,10 +81,14 @@ def family_names(dataset) -> tuple[str, ...] | None:
     return tuple(names)
 
 
-def split_metrics(pred_rel, pred_abs, result, mean_pose_rel_mm, names) -> dict:
-    """Every number for one split and one prediction (see `evaluate_all`)."""
+def split_metrics(pred_rel, pred_abs, result, mean_pose_rel_mm, names,
+                  protocol1: bool = False) -> dict:
+    """Every number for one split and one prediction (see `evaluate_all`); `protocol1` adds
+    protocol1_mm, Human3.6M's mean over actions of the per-action MPJPE."""
     gt = result["gt"]
     errors = metrics.joint_errors(pred_rel, gt)
+    extra = {"protocol1_mm": metrics.protocol1(errors, result["family"], names)["Average"]} \
+        if protocol1 else {}
     baseline = np.broadcast_to(mean_pose_rel_mm, gt.shape) if mean_pose_rel_mm is not None else None
     return {
         "n": int(len(gt)),
@@ -96,6 +100,7 @@ def split_metrics(pred_rel, pred_abs, result, mean_pose_rel_mm, names) -> dict:
         "per_joint_mm": metrics.per_joint(errors),
         "per_family_mm": metrics.per_group(errors, result["family"], names),
         **metrics.occluded_vs_visible(errors, result["occluded"]),
+        **extra,
     }
 
 
@@ -151,7 +156,8 @@ def evaluate(run_dir: str | Path, split: str = "test", flip: bool = True,
     result = collect(models, dataset, config, device, flip_variants=(flip,))
     members = snaps if ensemble else [last_index]
     rel, abs_ = _combine(result, members, flip)
-    out = split_metrics(rel, abs_, result, mean_pose(last), family_names(dataset))
+    out = split_metrics(rel, abs_, result, mean_pose(last), family_names(dataset),
+                        config.dataset == "h36m")
     return {"split": split, "flip": flip, "ensemble": ensemble, "members": len(members), **out}
 
 
@@ -192,7 +198,8 @@ def evaluate_all(run_dir: str | Path, model=None, state: dict | None = None,
         result = collect(models, dataset, config, device)
         members = snaps if config.ensemble else last
         rel, abs_ = _combine(result, members, config.flip_test)
-        out[split] = split_metrics(rel, abs_, result, mean_pose(state), family_names(dataset))
+        out[split] = split_metrics(rel, abs_, result, mean_pose(state), family_names(dataset),
+                                   config.dataset == "h36m")
         for flip in (False, True):
             for ens in (False, True):
                 key = f"{split}/{'flip' if flip else 'no_flip'}/{'ensemble' if ens else 'last'}"
@@ -278,4 +285,14 @@ def run(args) -> int:
               f"left/right swapped {r['lr_swapped_mpjpe_mm']:.1f} mm, mean-pose baseline "
               f"{r['mean_pose_baseline_mm']:.1f} mm (n={r['n']}, flip={r['flip']}, "
               f"ensemble of {r['members']})")
+        if protocol1_line(r):
+            print(protocol1_line(r))
     return 0
+
+
+def protocol1_line(split_result: dict) -> str | None:
+    """The protocol-1 number of a Human3.6M split result, labelled; None for other datasets."""
+    if split_result.get("protocol1_mm") is None:
+        return None
+    return (f"Human3.6M protocol 1 (mean over actions of the per-action MPJPE, no Procrustes): "
+            f"{split_result['protocol1_mm']:.1f} mm")

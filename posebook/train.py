@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from . import checkpoint, paths, profiles, runs, schedule
+from .loss import l1_loss
 from .progress import ProgressLog
 from .profiles import RunConfig
 
@@ -80,14 +81,20 @@ def batch_indices(seed: int, step: int, n: int, batch_size: int) -> tuple[int, n
     return epoch, order[position * batch_size:(position + 1) * batch_size]
 
 
-def l1_loss(pred: dict, joints_cam_mm: torch.Tensor, mode: str) -> torch.Tensor:
-    """Mean absolute coordinate error, mm. mode "root_relative" (challenge) or "absolute"."""
-    if mode == "root_relative":
-        target = joints_cam_mm - joints_cam_mm[:, :1]
-        return (pred["joints_rel_mm"].float() - target).abs().mean()
-    if mode == "absolute":
-        return (pred["joints_cam_mm"].float() - joints_cam_mm).abs().mean()
-    raise ValueError(f"config.loss must be 'root_relative' or 'absolute', got {mode!r}")
+def training_set_size(config: RunConfig) -> int:
+    """Samples in the training set of `config` (Human3.6M: the prepared index's rows)."""
+    if config.dataset == "h36m":
+        from .data import h36m
+        return len(h36m.frames_for_split(config, "train"))
+    return config.n_train
+
+
+def resolve(config: RunConfig) -> RunConfig:
+    """`config` as it trains: a length in epochs converted to steps (`profiles.with_length`)
+    from the training set's size. Idempotent, so a resolved config resolves to itself."""
+    if config.epochs > 0:
+        config = profiles.with_length(config, training_set_size(config))
+    return config
 
 
 class Trainer:
@@ -209,7 +216,8 @@ class Trainer:
         with self.autocast():
             pred = self.forward(self.images(batch),
                                 batch["intrinsics"].to(self.device, non_blocking=True))
-        loss = l1_loss(pred, joints, config.loss)
+        loss = l1_loss(pred, joints, batch["crop_to_frame"].to(self.device, non_blocking=True),
+                       config.loss, config.loss_frame)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip > 0:
@@ -306,6 +314,7 @@ def train(config: RunConfig, name: str, resume: bool = False, progress: bool | s
     from . import evaluate
 
     config.validate()
+    config = resolve(config)
     run_dir = runs.folder(name)
     last = run_dir / CHECKPOINTS / "last.pt"
     with runs.lock(run_dir):       # RunLocked while another process writes this folder
@@ -335,6 +344,7 @@ def run_cached(config: RunConfig, name: str, force: bool = False,
                progress: bool | str = True) -> Path:
     """runs/<name> if it finished with exactly `config`; otherwise train (resuming an
     unfinished run of the same config, else starting over)."""
+    config = resolve(config)
     run_dir = runs.folder(name)
     saved = run_dir / "config.json"
     same = saved.is_file() and not checkpoint.config_diff(json.loads(saved.read_text()), config)
@@ -371,7 +381,11 @@ def run(args) -> int:
     except NonFiniteLoss as error:
         print(f"posebook train: {error}", file=sys.stderr)
         return 3
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    print(f"{run_dir}: test MPJPE {metrics['test']['mpjpe_mm']:.1f} mm "
-          f"(mean-pose baseline {metrics['test']['mean_pose_baseline_mm']:.1f} mm)")
+    from . import evaluate
+    test = json.loads((run_dir / "metrics.json").read_text())["test"]
+    print(f"{run_dir}: test MPJPE {test['mpjpe_mm']:.1f} mm "
+          f"(mean-pose baseline {test['mean_pose_baseline_mm']:.1f} mm)")
+    line = evaluate.protocol1_line(test)
+    if line:
+        print(line)
     return 0
