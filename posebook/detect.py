@@ -262,13 +262,15 @@ DETECTORS = ("auto", "torchvision", "hog")
 
 def make_detector(name: str = "hog", weights_path: str | Path | None = None,
                   arch: str = "fasterrcnn_resnet50_fpn", min_score: float | None = None,
-                  device: str = "cpu"):
+                  device: str = "cpu", hog_max_image_px: int | None = None):
     """A detector by name: ``"torchvision"``, ``"hog"``, or ``"auto"`` (torchvision when its
     weights can be had from `weights_path`, the cache or a download; else HOG, with a warning).
+    `hog_max_image_px`: HOG's `max_image_px` (smaller is faster; people must stay >= 128 px).
     """
     kwargs = {} if min_score is None else {"min_score": min_score}
+    hog = dict(kwargs, **({} if hog_max_image_px is None else {"max_image_px": hog_max_image_px}))
     if name == "hog":
-        return HogDetector(**kwargs)
+        return HogDetector(**hog)
     if name == "torchvision":
         return TorchvisionDetector(weights_path, arch=arch, device=device, **kwargs)
     if name == "auto":
@@ -277,7 +279,7 @@ def make_detector(name: str = "hog", weights_path: str | Path | None = None,
         except weights.WeightsUnavailable as error:
             warnings.warn(f"person detector: {error}; using OpenCV's HOG detector instead "
                           f"(weaker: upright, whole people only)")
-            return HogDetector(**kwargs)
+            return HogDetector(**hog)
     raise ValueError(f"unknown detector {name!r}; valid: {', '.join(DETECTORS)}")
 
 
