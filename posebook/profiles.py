@@ -182,7 +182,7 @@ def _rules(c: RunConfig) -> list[tuple[bool, str]]:
          f"input_px must be a multiple of stride ({c.stride}) and >= 16, got {c.input_px!r}"),
         (c.box_depth_mm > 0, f"box_depth_mm must be > 0, got {c.box_depth_mm!r}"),
         (c.root_depth_max_mm > 0, f"root_depth_max_mm must be > 0, got {c.root_depth_max_mm!r}"),
-        (c.batch_size <= c.n_train,
+        (c.dataset != "synthetic" or c.batch_size <= c.n_train,
          f"batch_size ({c.batch_size}) must be <= n_train ({c.n_train})"),
         (len(c.ablation_seeds) > 0 and min(c.ablation_seeds) >= 0,
          f"ablation_seeds must be one or more seeds >= 0, got {c.ablation_seeds!r}"),

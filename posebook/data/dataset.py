@@ -93,6 +93,7 @@ class FrameCache:
             meta["checksum"] = np.asarray(_checksum(images, meta))
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            paths.remove_stale_temps(self.path.with_suffix(".npy"))   # a killed build's file
             _check_disk(self.path, n * c * c * 3)
             with paths.atomic_path(self.path.with_suffix(".npy")) as tmp:
                 np.lib.format.open_memmap(tmp, "w+", np.uint8, (n, c, c, 3)).flush()
