@@ -133,3 +133,28 @@ def test_chapter_07_renders_table2_from_the_runs(prepared, runs_dir, tmp_path, m
     assert "S9, S11 in training: not held out" in text or not has_detector
     assert "posebook&#x27;s choice" in text or "posebook's choice" in text
     assert "64 px" in text                                     # the run's input size, not typed
+
+
+def test_ablation_plans_the_paper_profile(prepared):
+    from posebook import ablation, profiles, train
+    base = profiles.get("paper", [f"h36m_root={prepared}", "voc_root=/nowhere", "batch_size=2"])
+    configs = ablation.plan(base)
+    assert len(configs) == len(ablation.PROBABILITIES) * len(base.ablation_seeds)
+    assert {c.occlusion_p for c in configs} == set(ablation.PROBABILITIES)
+    resolved = train.resolve(configs[0])     # 40 epochs of 5 frames: 2 batches of 2 each
+    assert (resolved.steps, resolved.cycle_steps) == (80, 20)     # cycles of 10 epochs
+    short = ablation.plan(base.replace(ablation_steps=7))[0]
+    assert (short.steps, short.epochs, short.cycle_steps) == (7, 0.0, 7)
+
+
+def test_epochs_convert_to_steps():
+    from posebook import profiles
+    config = profiles.get("paper", ["h36m_root=x", "voc_root=y", "batch_size=64"])
+    derived = profiles.with_length(config, 1000)               # 15 whole batches per epoch
+    assert (derived.steps, derived.cycle_steps) == (600, 150)
+    assert profiles.with_length(derived, 1000) == derived       # idempotent (resume, run_cached)
+    with pytest.raises(ValueError, match="steps=5 disagrees with epochs=40"):
+        profiles.with_length(config.replace(steps=5), 1000)
+    with pytest.raises(ValueError, match="batch_size 64 exceeds the training set size 10"):
+        profiles.with_length(config, 10)
+    assert profiles.with_length(profiles.get("smoke"), 10) == profiles.get("smoke")
