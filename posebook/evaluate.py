@@ -35,6 +35,7 @@ def collect(models: list, dataset, config: RunConfig, device="cpu", flip_variant
                                          num_workers=loader_workers(config))
     gt, occluded, family, n_occluders = [], [], [], []
     pred = {(m, f): ([], []) for m in range(len(models)) for f in flip_variants}
+    precision = runtime.precision_for(config, torch.device(device))   # as in training
     for batch in loader:
         images = batch["image"].to(device)
         intrinsics = batch["intrinsics"].to(device)
@@ -48,7 +49,8 @@ def collect(models: list, dataset, config: RunConfig, device="cpu", flip_variant
             intrinsics = torch.cat([intrinsics, model_lib.mirror_intrinsics(intrinsics, S)])
         for m, net in enumerate(models):
             net.eval()
-            out = net(images, intrinsics)
+            with runtime.autocast(precision, device):
+                out = net(images, intrinsics)
             views = {False: {k: v[:B] for k, v in out.items()}}
             if True in flip_variants:
                 mirrored = model_lib.mirror_output({k: v[B:] for k, v in out.items()}, S)
