@@ -102,7 +102,7 @@ class Ablation:
 def per_count(run_dir: str | Path, device: str = "cpu") -> dict[int, tuple[float, int]]:
     """MPJPE on the occluded test set grouped by the number of occluders in the image.
 
-    Uses the run's evaluation setting (flip TTA, snapshot ensemble). Returns {n: (mm, images)}.
+    Uses the run's evaluation setting (flip TTA, the members chosen on validation). Returns {n: (mm, images)}.
     Cached in ``runs/<name>/ablation.json`` next to the metrics.json it belongs to.
     """
     from .data.dataset import PoseDataset
@@ -115,8 +115,8 @@ def per_count(run_dir: str | Path, device: str = "cpu") -> dict[int, tuple[float
         if saved.get("version") == BREAKDOWN_VERSION and saved.get("metrics_mtime_ns") == stamp:
             return {int(k): (float(v[0]), int(v[1])) for k, v in saved["per_count"].items()}
     config = run.config
-    names = evaluate.snapshot_names(run.path) if config.ensemble else []
-    models = [evaluate.load_model(run.path, n, device)[0] for n in names or ["last"]]
+    names = evaluate.chosen_members(run.metrics)   # chosen on validation by evaluate_all
+    models = [evaluate.load_model(run.path, n, device)[0] for n in names]
     dataset = PoseDataset(config, "test_occluded")
     result = evaluate.collect(models, dataset, config, device, flip_variants=(config.flip_test,))
     pred = np.mean([result["pred"][(m, config.flip_test)][0] for m in range(len(models))], axis=0)
