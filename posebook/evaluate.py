@@ -343,7 +343,8 @@ def ensemble_choice_table(result: dict) -> str:
     lines = ["| candidate | validation MPJPE (mm) |", "|---|---|"]
     for label, value in choice.get("val_mpjpe_mm", {}).items():
         lines.append(f"| {label} | {value:.1f} |")
-    lines.append(f"| **used: {', '.join(chosen_members(result))}** | {choice.get('reason', '')} |")
+    used = "last weights" if choice.get("used") != "ensemble" else ", ".join(chosen_members(result))
+    lines.append(f"| **used: {used}** | {choice.get('reason', '')} |")
     return "\n".join(lines) + "\n"
 
 

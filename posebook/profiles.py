@@ -38,6 +38,7 @@ class RunConfig:
     n_test: int = 500
     frame_cache_gb: float = 8.0         # synthetic splits whose rendered frames fit are cached on disk
     occlusion_p: float = 0.5            # per-frame probability of pasting occluders (paper: 0.85)
+    occluder_count_max: int = 8         # occluders per augmented frame: uniform 1..max (authors' code = 7)
     augment_geometry: bool = True       # scale / rotation / translation / flip on the crop
     augment_appearance: bool = True     # blur and colour changes
     num_workers: int = 0                # DataLoader workers (0 = main process, -1 = cores - 1)

@@ -95,6 +95,25 @@ def test_root_relative_run_has_no_absolute_mpjpe(run_dir):
     assert absolute["mpjpe_abs_mm"] == pytest.approx(np.sqrt(3))
 
 
+def test_real_frames_given_true_boxes(run_dir):
+    from posebook import paths, real_frames
+    root = paths.realdata_dir()
+    if root is None or not (root / "h36m" / "frames.npz").is_file():
+        pytest.skip("real Human3.6M samples not available (set POSEBOOK_REALDATA)")
+    frames = real_frames.h36m_frames(root)
+    for f in frames:   # the cameras are read right: the true joints land on the true pixels
+        assert f.joints_cam_mm.shape == (17, 3) and f.image.dtype == np.uint8
+        uv = f.camera.camera_to_image(f.joints_cam_mm)
+        box_centre = f.box_xywh_px[:2] + f.box_xywh_px[2:] / 2
+        assert np.abs(uv.mean(0) - box_centre).max() < f.box_xywh_px[2] / 2
+    result = real_frames.evaluate_run(run_dir, root)
+    assert result["n"] == len(frames) == len(result["per_frame_mm"])
+    assert 0 < result["mpjpe_mm"] < 2000 and result["mean_pose_baseline_mm"] > 0
+    assert result["mpjpe_mm"] == pytest.approx(np.mean(list(result["per_frame_mm"].values())))
+    with pytest.raises(FileNotFoundError, match="frames.npz"):
+        real_frames.h36m_frames(run_dir)
+
+
 def test_training_learned_something(run_dir):
     run = evaluate.load_run("eval_smoke")
     loss = np.asarray(run.history["loss"])
