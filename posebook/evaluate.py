@@ -2,67 +2,23 @@
 test sets, the mean-pose baseline and the left/right-swapped error.
 
 `evaluate_all(run_dir)` writes ``runs/<name>/metrics.json`` (the full config and profile stamped
-in) and ``metrics.md`` (a Markdown table); `load_run(name)` reads a run back for the book.
+in) and ``metrics.md`` (a Markdown table); `load_run(name)` (= `runs.load`) reads a run back for the book.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import checkpoint, metrics, paths
+from . import metrics, paths, runs
 from .profiles import RunConfig
 
 SPLITS = ("test", "test_occluded")
 
 
-@dataclass
-class Run:
-    """A finished run as read from its folder."""
-    config: RunConfig
-    metrics: dict
-    history: dict
-    path: Path
-
-
-def resolve_run_dir(name_or_dir: str | Path) -> Path:
-    path = Path(name_or_dir)
-    if not (path / "config.json").is_file():      # a run name, or "runs/<name>" from elsewhere
-        path = paths.runs_dir() / path.name
-    if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"no run at {name_or_dir!r} (looked for config.json there and "
-                                f"in {paths.runs_dir()})")
-    return path
-
-
-def load_run(name_or_dir: str | Path) -> Run:
-    """Config, metrics and history of runs/<name> (or a run folder path)."""
-    path = resolve_run_dir(name_or_dir)
-    config = RunConfig.from_dict(json.loads((path / "config.json").read_text()))
-    read = lambda f: json.loads((path / f).read_text()) if (path / f).is_file() else {}  # noqa
-    return Run(config, read("metrics.json"), read("history.json"), path)
-
-
-def snapshot_names(run_dir: Path) -> list[str]:
-    files = sorted((Path(run_dir) / "checkpoints").glob("snapshot_*.pt"),
-                   key=lambda p: int(p.stem.split("_")[1]))
-    return [p.stem for p in files]
-
-
-def load_model(run_dir: str | Path, which: str = "last", device: str = "cpu"):
-    """(PoseNet in eval mode, RunConfig) from checkpoints/<which>.pt ("last" or "snapshot_k")."""
-    from . import model as model_lib
-
-    run_dir = resolve_run_dir(run_dir)
-    state = checkpoint.load(run_dir / "checkpoints" / f"{which}.pt")
-    config = RunConfig.from_dict(state["config"])
-    # the checkpoint holds every weight: skip the search for ImageNet weights (and its warning)
-    net = model_lib.build(config.replace(pretrained="none", require_pretrained=False))
-    net.load_state_dict(state["model"])
-    return net.to(device).eval(), config
+load_run = runs.load        # the book reads its numbers through `evaluate.load_run`
 
 
 @torch.no_grad()
@@ -156,13 +112,15 @@ def _combine(result: dict, members: list[int], flip: bool):
 def _models(run_dir: Path, device: str, model=None) -> tuple[list, list[str], list[int], int]:
     """(models, their checkpoint names, indices of the snapshots, index of the last weights).
     When the last snapshot was taken at the final step it *is* the last model, loaded once."""
-    state_step = checkpoint.load(run_dir / "checkpoints" / "last.pt")["step"]
-    names = snapshot_names(run_dir)
-    models = [load_model(run_dir, n, device)[0] for n in names]
-    steps = [checkpoint.load(run_dir / "checkpoints" / f"{n}.pt")["step"] for n in names]
+    run = runs.load(run_dir)
+    state_step = run.state("last")["step"]
+    names = run.snapshot_names()
+    models = [runs.load_model(run_dir, n, device)[0] for n in names]
+    steps = [run.state(n)["step"] for n in names]
     if steps and steps[-1] == state_step:
         return models, names, list(range(len(models))), len(models) - 1
-    models.append(model.eval() if model is not None else load_model(run_dir, "last", device)[0])
+    models.append(model.eval() if model is not None
+                  else runs.load_model(run_dir, "last", device)[0])
     return models, [*names, "last"], list(range(len(names))), len(models) - 1
 
 
@@ -231,8 +189,8 @@ def evaluate(run_dir: str | Path, split: str = "test", flip: bool = True,
     """Metrics of one split for one setting: flip TTA on/off, snapshot ensemble on/off."""
     from .data.dataset import PoseDataset
 
-    run_dir = resolve_run_dir(run_dir)
-    last = checkpoint.load(run_dir / "checkpoints" / "last.pt")
+    run_dir = runs.resolve(run_dir)
+    last = runs.load(run_dir).state("last")
     config = RunConfig.from_dict(last["config"])
     set_threads(config)
     device = pick_device(config, device)
@@ -269,8 +227,8 @@ def evaluate_all(run_dir: str | Path, model=None, state: dict | None = None,
     MPJPE, mean-pose baseline, per joint, per posture family, occluded vs visible joints)."""
     from .data.dataset import PoseDataset
 
-    run_dir = resolve_run_dir(run_dir)
-    state = state or checkpoint.load(run_dir / "checkpoints" / "last.pt")
+    run_dir = runs.resolve(run_dir)
+    state = state or runs.load(run_dir).state("last")
     config = RunConfig.from_dict(state["config"])
     set_threads(config)
     device = pick_device(config, device)
@@ -280,9 +238,10 @@ def evaluate_all(run_dir: str | Path, model=None, state: dict | None = None,
     out = {"name": run_dir.name, "profile": config.profile, "dataset": config.dataset,
            "occluders": occluder_label(config), "config": config.to_dict(),
            "backbone_weights": state.get("backbone_weights", "unknown"),
-           "steps": int(state["step"]), "snapshots": snapshot_names(run_dir),
+           "steps": int(state["step"]), "snapshots": runs.snapshot_names(run_dir),
            "flip": config.flip_test, "ensemble": choice["used"] == "ensemble",
-           "ensemble_choice": choice, "train_seconds": float(state.get("seconds", 0.0)), "variants": {}}
+           "ensemble_choice": choice, "train_seconds": float(state.get("seconds", 0.0)),
+           "variants": {}}
     for split in SPLITS:
         dataset = PoseDataset(config, split)
         result = collect(models, dataset, config, device)
@@ -358,11 +317,10 @@ def predict_samples(run_dir: str | Path, split: str = "test", indices=(0, 1, 2),
     """
     from .data.dataset import PoseDataset
 
-    run_dir = resolve_run_dir(run_dir)
-    config = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
-    saved = load_run(run_dir).metrics
-    names = chosen_members(saved) if ensemble else ["last"]
-    models = [load_model(run_dir, n)[0] for n in names]
+    run = runs.load(run_dir)
+    config, run_dir = run.config, run.path
+    names = chosen_members(run.metrics) if ensemble else ["last"]
+    models = [runs.load_model(run_dir, n)[0] for n in names]
     dataset = PoseDataset(config, split)
     subset = torch.utils.data.Subset(dataset, list(indices))
     result = collect(models, subset, config, flip_variants=(flip,))

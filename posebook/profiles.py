@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import typing
 from dataclasses import dataclass
@@ -101,6 +102,75 @@ class RunConfig:
     def replace(self, **changes) -> "RunConfig":
         return dataclasses.replace(self, **changes)
 
+    def validate(self) -> "RunConfig":
+        """Raise ValueError naming every field that is of the wrong type, out of range or
+        inconsistent with another; returns self. `train` calls it before writing anything."""
+        problems = [f"{name} must be {_KIND[kind]}, got {value!r}"
+                    for name, kind, value in _fields(self) if not _is(value, kind)]
+        if not problems:
+            problems = [text for ok, text in _rules(self) if not ok]
+        if problems:
+            raise ValueError(f"invalid config ({self.profile or 'no'} profile): "
+                             + "; ".join(problems))
+        return self
+
+
+_KIND = {int: "an int", float: "a number", bool: "true or false", str: "a string",
+         tuple[int, ...]: "a tuple of ints"}
+
+
+def _fields(config: RunConfig):
+    types = typing.get_type_hints(RunConfig)
+    return [(f.name, types[f.name], getattr(config, f.name)) for f in dataclasses.fields(config)]
+
+
+def _is(value, kind) -> bool:
+    if kind is bool or isinstance(value, bool):
+        return kind is bool and isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, (int, float)) and math.isfinite(value)
+    if kind == tuple[int, ...]:
+        return isinstance(value, tuple) and all(_is(v, int) for v in value)
+    return isinstance(value, kind)
+
+
+def _rules(c: RunConfig) -> list[tuple[bool, str]]:
+    """(holds, what is expected) for every range and relation of a well-typed config."""
+    one_of = lambda name, options: (getattr(c, name) in options,  # noqa: E731
+                                    f"{name} must be one of {options}, got {getattr(c, name)!r}")
+    at_least = lambda name, low: (getattr(c, name) >= low,  # noqa: E731
+                                  f"{name} must be >= {low}, got {getattr(c, name)!r}")
+    return [
+        one_of("profile", tuple(PROFILES)), one_of("dataset", ("synthetic", "h36m")),
+        one_of("occluders", ("procedural", "voc")), one_of("stride", (8, 16, 32)),
+        one_of("loss", ("root_relative", "absolute")), one_of("device", ("auto", "cpu", "cuda")),
+        (c.dataset != "h36m" or bool(c.h36m_root.strip()),
+         "dataset='h36m' needs h36m_root (a folder made by `posebook prepare-h36m`)"),
+        (c.occluders != "voc" or bool(c.voc_root.strip()),
+         "occluders='voc' needs voc_root (the VOCdevkit/VOC2012 folder)"),
+        at_least("seed", 0), at_least("data_seed", 0), at_least("n_occluders_bank", 1),
+        at_least("frame_px", 32), at_least("n_train", 1), at_least("n_val", 0),
+        at_least("n_test", 1), at_least("frame_cache_gb", 0), at_least("num_workers", -1),
+        at_least("num_threads", 0), at_least("depth_bins", 1), at_least("root_depth_bins", 1),
+        at_least("canonical_focal_px", 0), at_least("steps", 1), at_least("batch_size", 1),
+        at_least("lr_min", 0), at_least("cycle_steps", 1), at_least("weight_decay", 0),
+        at_least("grad_clip", 0), at_least("snapshots", 0), at_least("eval_every", 0),
+        at_least("checkpoint_every", 0), at_least("ablation_steps", 0),
+        at_least("occluder_count_max", 1),
+        (0 <= c.occlusion_p <= 1, f"occlusion_p must be in [0, 1], got {c.occlusion_p!r}"),
+        (0 <= c.bn_momentum <= 1, f"bn_momentum must be in [0, 1], got {c.bn_momentum!r}"),
+        (c.lr_max > 0, f"lr_max must be > 0, got {c.lr_max!r}"),
+        (c.lr_min <= c.lr_max, f"lr_min ({c.lr_min!r}) must be <= lr_max ({c.lr_max!r})"),
+        (c.input_px >= 16 and c.input_px % c.stride == 0,
+         f"input_px must be a multiple of stride ({c.stride}) and >= 16, got {c.input_px!r}"),
+        (c.box_depth_mm > 0, f"box_depth_mm must be > 0, got {c.box_depth_mm!r}"),
+        (c.root_depth_max_mm > 0, f"root_depth_max_mm must be > 0, got {c.root_depth_max_mm!r}"),
+        (c.batch_size <= c.n_train,
+         f"batch_size ({c.batch_size}) must be <= n_train ({c.n_train})"),
+        (len(c.ablation_seeds) > 0 and min(c.ablation_seeds) >= 0,
+         f"ablation_seeds must be one or more seeds >= 0, got {c.ablation_seeds!r}"),
+    ]
+
 
 PROFILES: dict[str, RunConfig] = {
     "smoke": RunConfig(
@@ -131,11 +201,11 @@ PROFILES: dict[str, RunConfig] = {
 
 
 def default_profile_name() -> str:
-    """``$POSEBOOK_PROFILE`` if set, else ``gpu`` when CUDA is available, else ``cpu``."""
-    name = os.environ.get(PROFILE_ENV, "").strip()
+    """``$POSEBOOK_PROFILE`` if set (an empty value counts as unset; blanks are an error), else
+    ``gpu`` when CUDA is available, else ``cpu``."""
+    name = os.environ.get(PROFILE_ENV, "")
     if name:
-        check_name(name)
-        return name
+        return check_name(name, f"${PROFILE_ENV}")
     try:
         import torch
         return "gpu" if torch.cuda.is_available() else "cpu"
@@ -143,15 +213,15 @@ def default_profile_name() -> str:
         return "cpu"
 
 
-def check_name(name: str) -> str:
+def check_name(name: str, what: str = "profile") -> str:
     if name not in PROFILES:
-        raise ValueError(f"unknown profile {name!r}; valid profiles: {', '.join(PROFILES)}")
+        raise ValueError(f"unknown {what} {name!r}; valid profiles: {', '.join(PROFILES)}")
     return name
 
 
 def get(name: str | None = None, overrides: typing.Iterable[str] = ()) -> RunConfig:
     """The profile `name` (None = `default_profile_name()`), with ``key=value`` overrides."""
-    config = PROFILES[check_name(name or default_profile_name())]
+    config = PROFILES[check_name(default_profile_name() if name is None else name)]
     return apply_overrides(config, overrides)
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import checkpoint, evaluate, metrics, predict
+from . import evaluate, metrics, predict, runs
 from .camera import Camera
 from .data import h36m_cameras
 
@@ -65,13 +65,13 @@ def evaluate_run(run_dir: str | Path, root: str | Path, flip: bool = True) -> di
     """Root-relative MPJPE of a run's last weights on the real frames under `root`, given their
     true boxes and cameras. Returns {"n", "mpjpe_mm", "mean_pose_baseline_mm" (None for a run
     without one), "per_frame_mm" {name: MPJPE}}."""
-    run_dir = evaluate.resolve_run_dir(run_dir)
-    model, config = predict.load_model(run_dir)
+    run = runs.load(run_dir)
+    model, config = predict.load_model(run.path)
     frames = h36m_frames(root)
     gt = np.stack([f.joints_cam_mm for f in frames])
     pred = np.stack([predict.pose_in_box(model, config, f.image, f.camera, f.box_xywh_px,
                                          flip)[0] for f in frames])
-    mean_pose = evaluate.mean_pose(checkpoint.load(run_dir / "checkpoints" / "last.pt"))
+    mean_pose = evaluate.mean_pose(run.state("last"))
     errors = metrics.joint_errors(pred, gt).mean(axis=1)
     return {"n": len(frames), "mpjpe_mm": float(errors.mean()),
             "mean_pose_baseline_mm": None if mean_pose is None else
