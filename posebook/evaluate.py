@@ -128,9 +128,9 @@ def choose_members(models: list, names: list[str], snaps: list[int], last: int,
                    config: RunConfig, device) -> tuple[list[int], dict]:
     """The snapshot-ensemble members, chosen on the VALIDATION split (never on test).
 
-    Candidates are the last k snapshots (k = 1 .. all); the one with the lowest validation MPJPE
-    (config.flip_test setting) wins, unless the last weights alone are at least as good: then the
-    last weights are used. Without `config.ensemble`, snapshots or a validation split, the last
+    Candidates are the ensembles of the last k snapshots (k = 2 .. all); the one with the lowest
+    validation MPJPE (config.flip_test setting) wins, unless the last weights alone are at least
+    as good: then the last weights are used. Without `config.ensemble`, snapshots or a validation split, the last
     weights are used. Returns (indices into `models`, the record written to metrics.json as
     "ensemble_choice": members (checkpoint names), used ("ensemble" | "last"), reason, and
     val_mpjpe_mm {candidate label: MPJPE})."""
@@ -221,10 +221,11 @@ def evaluate_all(run_dir: str | Path, model=None, state: dict | None = None,
     metrics.json: name, profile, dataset, occluders (source label), config (all fields),
     backbone_weights (ImageNet file or random init, as trained), steps,
     snapshots, flip, ensemble (True when the members chosen on validation are an ensemble),
-    ensemble_choice (`choose_members`), train_seconds, variants {"<split>/<flip|no_flip>/<ensemble|last>":
-    MPJPE; "ensemble" = the chosen members}, and per split `split_metrics` (MPJPE, PA-MPJPE,
-    absolute MPJPE of absolute-loss runs only, left/right-swapped
-    MPJPE, mean-pose baseline, per joint, per posture family, occluded vs visible joints)."""
+    ensemble_choice (`choose_members`), train_seconds, variants
+    {"<split>/<flip|no_flip>/<ensemble|last>": MPJPE; "ensemble" = the chosen members}, and per
+    split `split_metrics` (MPJPE, PA-MPJPE, absolute MPJPE of absolute-loss runs only,
+    left/right-swapped MPJPE, mean-pose baseline, per joint, per posture family, occluded vs
+    visible joints)."""
     from .data.dataset import PoseDataset
 
     run_dir = runs.resolve(run_dir)
