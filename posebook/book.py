@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -132,9 +133,10 @@ def machine_paths() -> list[tuple[str, str]]:
 
 
 def scrub(text: str, pairs: list[tuple[str, str]]) -> str:
+    """`text` with each whole path of `pairs` replaced ("/tmp" in "/tmp/x", not in "/tmpx")."""
     for path, name in pairs:
         if len(path) > 1:
-            text = text.replace(path, name)
+            text = re.sub(re.escape(path.rstrip("/")) + r"(?![\w.\-])", lambda _: name, text)
     return text
 
 

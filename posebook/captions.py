@@ -60,13 +60,13 @@ def real_frames_verdict(real: dict | None, metrics: dict) -> str:
     if real is None:
         return (f"No real frames were given (POSEBOOK_REALDATA is not set), so this chapter "
                 f"measures only what it has: {synthetic}. The photos above have no ground truth; "
-                f"nothing here measures this model ({metrics['config']['backbone']}, {init}) on "
-                f"real people.")
+                f"nothing here measures this model (backbone {metrics['config']['backbone']}; "
+                f"{init}) on real people.")
     baseline = real["mean_pose_baseline_mm"]
     compare = ("worse than" if real["mpjpe_mm"] > baseline else "better than")
     return (f"On the {real['n']} real Human3.6M frames given, with their true boxes and cameras, "
-            f"this model ({metrics['config']['backbone']}, {init}, trained only on synthetic "
-            f"people) is off by {real['mpjpe_mm']:.0f} mm per joint (root-relative MPJPE): "
+            f"this model (backbone {metrics['config']['backbone']}; {init}; trained only on "
+            f"synthetic people) is off by {real['mpjpe_mm']:.0f} mm per joint (root-relative MPJPE): "
             f"{compare} always guessing its mean training pose ({baseline:.0f} mm). By contrast, "
             f"{synthetic}.")
 

@@ -1,5 +1,6 @@
 """The book's structure: chapters paired, in sync, parametrised; a failing chapter stops the build."""
 import shutil
+import tempfile
 import textwrap
 
 import nbformat
@@ -85,7 +86,8 @@ def test_tidy_outputs_folds_logs_counts_repeats_and_hides_machine_paths(monkeypa
                         nbformat.v4.new_output("stream", name="stdout",
                                                text="".join(f"step {i}\n" for i in range(9)))]
     mixed = nbformat.v4.new_code_cell("run()")
-    mixed.outputs = [nbformat.v4.new_output("stream", name="stdout", text="a\nb\nc\nd\n"),
+    mixed.outputs = [nbformat.v4.new_output("stream", name="stdout",
+                                            text=f"a\nb\nc\nwrote {tmp_path}/tmp1x/a.html\n"),
                      nbformat.v4.new_output("execute_result", data={"text/plain": str(tmp_path)})]
     quiet = nbformat.v4.new_code_cell("print(1)")
     quiet.outputs = [nbformat.v4.new_output("stream", name="stdout", text="profile: smoke\n")]
@@ -95,6 +97,7 @@ def test_tidy_outputs_folds_logs_counts_repeats_and_hides_machine_paths(monkeypa
     text = log_only.outputs[0]["text"]
     assert "(6 times)" in text and "$POSEBOOK_CACHE/x.pth" in text and str(tmp_path) not in text
     assert "tags" not in mixed.metadata
-    assert mixed.outputs[0]["text"] == "[3 log lines left out]\nd\n"
+    assert mixed.outputs[0]["text"] == "[3 log lines left out]\nwrote $TMPDIR/" + \
+        f"{tmp_path.relative_to(tempfile.gettempdir())}/tmp1x/a.html\n"
     assert str(tmp_path) not in mixed.outputs[1]["data"]["text/plain"]
     assert quiet.outputs[0]["text"] == "profile: smoke\n" and "tags" not in quiet.metadata
