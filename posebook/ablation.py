@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import captions, evaluate, metrics, paper_numbers, paths, runs, train
+from . import captions, evaluate, metrics, paper_numbers, paths, runs, runtime, train
 from .profiles import RunConfig
 
 PROBABILITIES = (0.0, 0.15, 0.5, 0.85)
@@ -153,12 +153,9 @@ def default_jobs(base: RunConfig) -> int:
     else 1. With num_workers = -1 the loader takes every core but one, so that is 1 run."""
     import os
 
-    import torch
-
     from .data.dataset import loader_workers
 
-    on_cpu = base.device == "cpu" or (base.device == "auto" and not torch.cuda.is_available())
-    if not on_cpu or base.num_threads < 1:
+    if runtime.pick_device(base).type != "cpu" or base.num_threads < 1:
         return 1
     return max(1, (os.cpu_count() or 1) // (base.num_threads + loader_workers(base)))
 
@@ -175,11 +172,8 @@ def _warm(args) -> None:
 
 def _train_one(args) -> str:
     """Worker: train (or re-use) one run, then its per-count breakdown; returns the run folder."""
-    import torch
-
     config, name, force = RunConfig.from_dict(args[0]), args[1], args[2]
-    if config.num_threads > 0:
-        torch.set_num_threads(config.num_threads)
+    runtime.set_threads(config)
     run_dir = train.run_cached(config, name, force=force, progress=False)
     per_count(run_dir)
     return str(run_dir)

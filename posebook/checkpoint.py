@@ -71,6 +71,8 @@ def _with_defaults(config: RunConfig | dict) -> dict:
         return config.to_dict()
     # Before `data_seed` existed, `seed` also chose the synthetic people: that is its value.
     legacy = {"data_seed": config["seed"]} if "seed" in config else {}
+    # Before `loss_frame` existed, the loss was taken in the crop camera's axes.
+    legacy["loss_frame"] = "crop"
     return {**RunConfig().to_dict(), **legacy, **config}
 
 

@@ -17,7 +17,7 @@ COMMANDS = {
     "train": ("posebook.train", "train a model on a profile (runs/<name>/)"),
     "eval": ("posebook.evaluate", "evaluate a run: flip TTA, snapshot ensemble, test sets"),
     "predict": ("posebook.predict", "3D pose for a person in your own image"),
-    "prepare-h36m": ("posebook.data.h36m", "extract Human3.6M frames and write the index"),
+    "prepare-h36m": ("posebook.data.h36m_prepare", "extract Human3.6M frames and write the index"),
 }
 
 

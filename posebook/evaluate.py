@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import metrics, paths, runs
+from . import metrics, paths, runs, runtime
 from .profiles import RunConfig
 
 SPLITS = ("test", "test_occluded")
@@ -82,12 +82,15 @@ def family_names(dataset) -> tuple[str, ...] | None:
 
 
 def split_metrics(pred_rel, pred_abs, result, mean_pose_rel_mm, names,
-                  loss: str = "root_relative") -> dict:
-    """Every number for one split and one prediction (see `evaluate_all`). The absolute MPJPE
-    ("mpjpe_abs_mm") exists only for runs trained with the absolute loss: in a root-relative run
-    nothing trains the absolute depth, so the key is left out."""
+                  protocol1: bool = False, loss: str = "root_relative") -> dict:
+    """Every number for one split and one prediction (see `evaluate_all`); `protocol1` adds
+    protocol1_mm, Human3.6M's mean over actions of the per-action MPJPE. The absolute MPJPE
+    ("mpjpe_abs_mm") exists only for runs trained with the absolute `loss`: in a root-relative
+    run nothing trains the absolute depth, so the key is left out."""
     gt = result["gt"]
     errors = metrics.joint_errors(pred_rel, gt)
+    extra = {"protocol1_mm": metrics.protocol1(errors, result["family"], names)["Average"]} \
+        if protocol1 else {}
     baseline = np.broadcast_to(mean_pose_rel_mm, gt.shape) if mean_pose_rel_mm is not None else None
     absolute = {"mpjpe_abs_mm": metrics.mpjpe(pred_abs, gt, root=None)} if loss == "absolute" else {}
     return {
@@ -100,6 +103,7 @@ def split_metrics(pred_rel, pred_abs, result, mean_pose_rel_mm, names,
         "per_joint_mm": metrics.per_joint(errors),
         "per_family_mm": metrics.per_group(errors, result["family"], names),
         **metrics.occluded_vs_visible(errors, result["occluded"]),
+        **extra,
     }
 
 
@@ -130,8 +134,8 @@ def choose_members(models: list, names: list[str], snaps: list[int], last: int,
 
     Candidates are the ensembles of the last k snapshots (k = 2 .. all); the one with the lowest
     validation MPJPE (config.flip_test setting) wins, unless the last weights alone are at least
-    as good: then the last weights are used. Without `config.ensemble`, snapshots or a validation split, the last
-    weights are used. Returns (indices into `models`, the record written to metrics.json as
+    as good: then the last weights are used. Without `config.ensemble`, snapshots or a
+    validation split, the last weights are used. Returns (indices into `models`, the record written to metrics.json as
     "ensemble_choice": members (checkpoint names), used ("ensemble" | "last"), reason, and
     val_mpjpe_mm {candidate label: MPJPE})."""
     from .data.dataset import PoseDataset
@@ -169,21 +173,6 @@ def chosen_members(run_metrics: dict) -> list[str]:
     return choice["members"] if choice else ["last"]
 
 
-def pick_device(config: RunConfig, device=None) -> torch.device:
-    """`device` if given, else config.device ("auto": CUDA when available)."""
-    if device is not None:
-        return torch.device(device)
-    if config.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(config.device)
-
-
-def set_threads(config: RunConfig) -> None:
-    """Apply config.num_threads (torch CPU threads; 0 leaves torch's default)."""
-    if config.num_threads > 0:
-        torch.set_num_threads(config.num_threads)
-
-
 def evaluate(run_dir: str | Path, split: str = "test", flip: bool = True,
              ensemble: bool = True, device=None) -> dict:
     """Metrics of one split for one setting: flip TTA on/off, snapshot ensemble on/off."""
@@ -192,8 +181,7 @@ def evaluate(run_dir: str | Path, split: str = "test", flip: bool = True,
     run_dir = runs.resolve(run_dir)
     last = runs.load(run_dir).state("last")
     config = RunConfig.from_dict(last["config"])
-    set_threads(config)
-    device = pick_device(config, device)
+    device = runtime.setup(config, device)
     models, names, snaps, last_index = _models(run_dir, device)
     members = [last_index]
     if ensemble:   # chosen on the validation split, as in evaluate_all
@@ -202,7 +190,8 @@ def evaluate(run_dir: str | Path, split: str = "test", flip: bool = True,
     dataset = PoseDataset(config, split)
     result = collect(models, dataset, config, device, flip_variants=(flip,))
     rel, abs_ = _combine(result, members, flip)
-    out = split_metrics(rel, abs_, result, mean_pose(last), family_names(dataset), config.loss)
+    out = split_metrics(rel, abs_, result, mean_pose(last), family_names(dataset),
+                        config.dataset == "h36m", config.loss)
     return {"split": split, "flip": flip, "ensemble": ensemble, "members": len(members), **out}
 
 
@@ -231,8 +220,7 @@ def evaluate_all(run_dir: str | Path, model=None, state: dict | None = None,
     run_dir = runs.resolve(run_dir)
     state = state or runs.load(run_dir).state("last")
     config = RunConfig.from_dict(state["config"])
-    set_threads(config)
-    device = pick_device(config, device)
+    device = runtime.setup(config, device)
     models, names, snaps, last_index = _models(run_dir, device, model)
     last = [last_index]
     members, choice = choose_members(models, names, snaps, last_index, config, device)
@@ -248,7 +236,7 @@ def evaluate_all(run_dir: str | Path, model=None, state: dict | None = None,
         result = collect(models, dataset, config, device)
         rel, abs_ = _combine(result, members, config.flip_test)
         out[split] = split_metrics(rel, abs_, result, mean_pose(state), family_names(dataset),
-                                   config.loss)
+                                   config.dataset == "h36m", config.loss)
         for flip in (False, True):
             for ens in (False, True):
                 key = f"{split}/{'flip' if flip else 'no_flip'}/{'ensemble' if ens else 'last'}"
@@ -348,4 +336,14 @@ def run(args) -> int:
               f"left/right swapped {r['lr_swapped_mpjpe_mm']:.1f} mm, mean-pose baseline "
               f"{r['mean_pose_baseline_mm']:.1f} mm (n={r['n']}, flip={r['flip']}, "
               f"ensemble of {r['members']})")
+        if protocol1_line(r):
+            print(protocol1_line(r))
     return 0
+
+
+def protocol1_line(split_result: dict) -> str | None:
+    """The protocol-1 number of a Human3.6M split result, labelled; None for other datasets."""
+    if split_result.get("protocol1_mm") is None:
+        return None
+    return (f"Human3.6M protocol 1 (mean over actions of the per-action MPJPE, no Procrustes): "
+            f"{split_result['protocol1_mm']:.1f} mm")

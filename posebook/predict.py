@@ -185,8 +185,11 @@ def pose_in_box(model, config, image: np.ndarray, camera, box_xywh_px: np.ndarra
     from .model import flip_tta
     crop_image, crop_cam = crop.perspective_crop(image, camera, box_xywh_px,
                                                  out_side=config.input_px)
+    params = getattr(model, "parameters", None)       # the inputs go to the model's device
+    device = next(params()).device if params else torch.device("cpu")
     images = torch.from_numpy(np.ascontiguousarray(crop_image)).permute(2, 0, 1)[None]
     intrinsics = torch.as_tensor(np.asarray(crop_cam.K), dtype=torch.float32)[None]
+    images, intrinsics = images.to(device), intrinsics.to(device)
     with torch.inference_mode():
         out = flip_tta(model, images, intrinsics) if flip else model(images, intrinsics)
     joints_crop_mm = out["joints_cam_mm"][0].double().cpu().numpy()

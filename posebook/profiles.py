@@ -30,6 +30,11 @@ class RunConfig:
     # --- data ---------------------------------------------------------------------------
     dataset: str = "synthetic"          # "synthetic" | "h36m"
     h36m_root: str = ""                 # prepared Human3.6M (see `posebook prepare-h36m`)
+    setting: str = "protocol1"          # Human3.6M: "protocol1" (ground-truth boxes, calibrated
+                                        # cameras) | "challenge" (cached detector boxes, one
+                                        # global focal_px, root-relative ground truth)
+    focal_px: float = 1000.0            # challenge: focal length assumed for every camera (posebook's choice)
+    train_on_val: bool = False          # challenge final model: train on S9 S11 too (not held out then)
     occluders: str = "procedural"       # "procedural" | "voc"
     voc_root: str = ""                  # Pascal VOC 2012 root, for occluders="voc"
     n_occluders_bank: int = 300         # procedural occluder bank size
@@ -47,7 +52,8 @@ class RunConfig:
 
     # --- model --------------------------------------------------------------------------
     backbone: str = "mobilenet_v3_small"  # "tiny" | "mobilenet_v3_small" | "resnet18|34|50" | "resnet50v2"
-    pretrained: str = ""                # weights file; "" = look in the torch/timm caches; "none" = random init
+    pretrained: str = ""                # "imagenet" = library cache, else download; "" = cache only;
+                                        # a weights file; "none" = random init
     require_pretrained: bool = False    # missing ImageNet weights: error instead of warning
     input_px: int = 128                 # crop side fed to the network
     stride: int = 16                    # backbone output stride (16 or 32)
@@ -59,11 +65,14 @@ class RunConfig:
 
     # --- training -----------------------------------------------------------------------
     loss: str = "root_relative"         # "root_relative" (challenge) | "absolute" (full H36M)
-    steps: int = 3000
+    loss_frame: str = "camera"          # L1 in the "camera" (original camera's axes; paper) or "crop" frame
+    steps: int = 3000                   # update steps; derived from `epochs` when epochs > 0
+    epochs: float = 0.0                 # > 0: run length in passes over the training set
+    cycle_epochs: float = 0.0           # with epochs: one LR cycle in epochs (0 = the whole run)
     batch_size: int = 32
     lr_min: float = 1e-4
     lr_max: float = 2e-3
-    cycle_steps: int = 1000             # one triangular LR cycle (min -> max -> min)
+    cycle_steps: int = 1000             # one triangular LR cycle (min -> max -> min); from cycle_epochs
     weight_decay: float = 0.0
     bn_momentum: float = 0.0            # BatchNorm running-stat momentum in training; 0 = the backbone's own
     grad_clip: float = 0.0              # 0 = off
@@ -152,7 +161,17 @@ def _rules(c: RunConfig) -> list[tuple[bool, str]]:
         at_least("frame_px", 32), at_least("n_train", 1), at_least("n_val", 0),
         at_least("n_test", 1), at_least("frame_cache_gb", 0), at_least("num_workers", -1),
         at_least("num_threads", 0), at_least("depth_bins", 1), at_least("root_depth_bins", 1),
-        at_least("canonical_focal_px", 0), at_least("steps", 1), at_least("batch_size", 1),
+        at_least("canonical_focal_px", 0), at_least("batch_size", 1),
+        (c.steps >= 1 or c.epochs > 0, f"steps must be >= 1 (or epochs > 0), got {c.steps!r}"),
+        at_least("epochs", 0), at_least("cycle_epochs", 0),
+        one_of("setting", ("protocol1", "challenge")), one_of("loss_frame", ("camera", "crop")),
+        (c.focal_px > 0, f"focal_px must be > 0, got {c.focal_px!r}"),
+        (c.setting != "challenge" or c.loss == "root_relative",
+         "setting='challenge' has root-relative ground truth only: set loss=root_relative"),
+        (c.setting != "challenge" or c.dataset == "h36m",
+         "setting='challenge' is a Human3.6M setting: set dataset=h36m"),
+        (not c.train_on_val or c.setting == "challenge",
+         "train_on_val is the challenge's final model: set setting=challenge"),
         at_least("lr_min", 0), at_least("cycle_steps", 1), at_least("weight_decay", 0),
         at_least("grad_clip", 0), at_least("snapshots", 0), at_least("eval_every", 0),
         at_least("checkpoint_every", 0), at_least("ablation_steps", 0),
@@ -165,7 +184,7 @@ def _rules(c: RunConfig) -> list[tuple[bool, str]]:
          f"input_px must be a multiple of stride ({c.stride}) and >= 16, got {c.input_px!r}"),
         (c.box_depth_mm > 0, f"box_depth_mm must be > 0, got {c.box_depth_mm!r}"),
         (c.root_depth_max_mm > 0, f"root_depth_max_mm must be > 0, got {c.root_depth_max_mm!r}"),
-        (c.batch_size <= c.n_train,
+        (c.dataset != "synthetic" or c.batch_size <= c.n_train,
          f"batch_size ({c.batch_size}) must be <= n_train ({c.n_train})"),
         (len(c.ablation_seeds) > 0 and min(c.ablation_seeds) >= 0,
          f"ablation_seeds must be one or more seeds >= 0, got {c.ablation_seeds!r}"),
@@ -189,15 +208,35 @@ PROFILES: dict[str, RunConfig] = {
         n_train=50000, n_val=1000, n_test=2000, steps=12000, batch_size=64, cycle_steps=4000,
         lr_min=1e-5, lr_max=5e-4, amp=True, channels_last=True, num_workers=-1,
         ablation_seeds=(0, 1, 2), eval_every=2000, ablation_steps=1000,
-        gpu_augment=True, frame_cache_gb=32.0,
+        gpu_augment=True, frame_cache_gb=32.0, pretrained="imagenet",
     ),
     "paper": RunConfig(
         profile="paper", dataset="h36m", occluders="voc", backbone="resnet50v2", input_px=256,
-        stride=16, depth_bins=16, occlusion_p=0.85, loss="absolute", steps=0, batch_size=64,
-        lr_min=1e-5, lr_max=5e-4, amp=True, channels_last=True, num_workers=-1, snapshots=1,
-        ensemble=False, ablation_seeds=(0, 1, 2), gpu_augment=True,
+        stride=16, depth_bins=16, occlusion_p=0.85, loss="absolute", steps=0, epochs=40.0,
+        cycle_epochs=10.0, batch_size=64, lr_min=1e-5, lr_max=5e-4, amp=True,
+        channels_last=True, num_workers=-1, snapshots=1, ensemble=False,
+        ablation_seeds=(0, 1, 2), gpu_augment=True, pretrained="imagenet", eval_every=5000,
     ),
 }
+
+
+def with_length(config: RunConfig, n_train: int) -> RunConfig:
+    """`config` with ``steps`` and ``cycle_steps`` derived from ``epochs`` and ``cycle_epochs``
+    for a training set of `n_train` samples (an epoch is ``n_train // batch_size`` steps, the
+    whole batches of one pass); unchanged when ``epochs`` is 0. A ``steps`` value other than
+    0 or the derived one is an error (give one length, not two)."""
+    if config.epochs <= 0:
+        return config
+    per_epoch = int(n_train) // config.batch_size
+    if per_epoch < 1:
+        raise ValueError(f"batch_size {config.batch_size} exceeds the training set size {n_train}")
+    steps = max(1, round(config.epochs * per_epoch))
+    if config.steps not in (0, steps):
+        raise ValueError(f"config.steps={config.steps} disagrees with epochs={config.epochs:g} "
+                         f"({config.epochs:g} x {per_epoch} steps per epoch = {steps}); set "
+                         f"steps=0 to derive it, or epochs=0 to give steps")
+    cycle = round(config.cycle_epochs * per_epoch) if config.cycle_epochs > 0 else steps
+    return dataclasses.replace(config, steps=steps, cycle_steps=max(1, min(cycle, steps)))
 
 
 def default_profile_name() -> str:

@@ -2,8 +2,8 @@
 
 Every item is a dict (S = config.input_px)::
 
-    image (3, S, S) uint8, intrinsics (3, 3) f32, joints_cam_mm (17, 3) f32, joints_px (17, 2)
-    f32, root_depth_mm () f32, occluded (17,) bool, in_crop (17,) bool, n_occluders () int64,
+    image (3, S, S) uint8, intrinsics (3, 3) f32, crop_to_frame (3, 3) f32, joints_cam_mm (17, 3)
+    f32, joints_px (17, 2) f32, root_depth_mm () f32, occluded (17,) bool, in_crop (17,) bool, n_occluders () int64,
     family () int64, index () int64
 
 Determinism: item i draws its randomness from ``np.random.default_rng([seed, split_id, i,
@@ -93,6 +93,7 @@ class FrameCache:
             meta["checksum"] = np.asarray(_checksum(images, meta))
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            paths.remove_stale_temps(self.path.with_suffix(".npy"))   # a killed build's file
             _check_disk(self.path, n * c * c * 3)
             with paths.atomic_path(self.path.with_suffix(".npy")) as tmp:
                 np.lib.format.open_memmap(tmp, "w+", np.uint8, (n, c, c, 3)).flush()
@@ -321,7 +322,7 @@ class PoseDataset(torch.utils.data.Dataset):
         `_source`.
 
         Returns (rng, image, image_camera, crop_camera, joints_cam_mm (17, 3), joints_px (17, 2),
-        family, index): `rng` has drawn the geometry jitter (train) and continues with the
+        family, index, frame_camera): `rng` has drawn the geometry jitter (train) and continues with the
         occlusion and appearance draws; the crop image itself is left to the caller.
         """
         epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
@@ -341,11 +342,12 @@ class PoseDataset(torch.utils.data.Dataset):
         if geometry["flip"]:
             joints_cam = joints_cam[..., skeleton.MIRROR, :]
         return (rng, image, image_cam, cam, joints_cam, cam.camera_to_image(joints_cam), family,
-                index)
+                index, frame_cam)
 
     def __getitem__(self, key) -> dict:
         """Item `key`: an index (epoch from `set_epoch`) or (epoch, index)."""
-        rng, image, image_cam, cam, joints_cam, joints_px, family, index = self.draw_crop(key)
+        rng, image, image_cam, cam, joints_cam, joints_px, family, index, frame_cam = \
+            self.draw_crop(key)
         S, train = self.side, self.split == "train"
         crop_image = reproject_image(np.asarray(image), image_cam, cam, (S, S))
         p = 1.0 if self.split == "test_occluded" else self.config.occlusion_p if train else 0.0
@@ -359,16 +361,20 @@ class PoseDataset(torch.utils.data.Dataset):
         if train and self.config.augment_appearance:
             crop_image = augment.appearance(crop_image, rng)
         return {"image": torch.from_numpy(np.ascontiguousarray(crop_image.transpose(2, 0, 1))),
-                **labels(cam, joints_cam, joints_px, family, index, S),
+                **labels(cam, joints_cam, joints_px, family, index, S, frame_cam),
                 "occluded": torch.as_tensor(occluded, dtype=torch.bool),
                 "n_occluders": torch.tensor(n_occluders, dtype=torch.int64)}
 
 
-def labels(cam, joints_cam_mm, joints_px, family: int, index: int, side: int) -> dict:
-    """The ground-truth tensors of an item (everything but image, occluded, n_occluders)."""
+def labels(cam, joints_cam_mm, joints_px, family: int, index: int, side: int,
+           frame_cam) -> dict:
+    """The ground-truth tensors of an item (everything but image, occluded, n_occluders).
+    crop_to_frame (3, 3) turns crop-camera coordinates into the original (frame) camera's axes
+    (both share the optical centre), for the loss in the paper's frame (`posebook.loss`)."""
     in_crop = np.all((joints_px >= -0.5) & (joints_px <= side - 0.5), axis=-1)
     return {
         "intrinsics": torch.as_tensor(cam.K, dtype=torch.float32),
+        "crop_to_frame": torch.as_tensor(frame_cam.R @ cam.R.T, dtype=torch.float32),
         "joints_cam_mm": torch.as_tensor(joints_cam_mm, dtype=torch.float32),
         "joints_px": torch.as_tensor(joints_px, dtype=torch.float32),
         "root_depth_mm": torch.tensor(joints_cam_mm[skeleton.ROOT, 2], dtype=torch.float32),

@@ -21,7 +21,7 @@ from .. import gpu_augment as ga
 from ..camera import zoom_factor
 from . import dataset as dataset_lib
 
-LABELS = ("intrinsics", "joints_cam_mm", "joints_px", "root_depth_mm", "in_crop", "family",
+LABELS = ("intrinsics", "crop_to_frame", "joints_cam_mm", "joints_px", "root_depth_mm", "in_crop", "family",
           "index")
 
 
@@ -66,8 +66,8 @@ class GpuPathItems(torch.utils.data.Dataset):
 
     def __getitem__(self, key) -> dict:
         ds, c, S = self.dataset, self.dataset.config, self.dataset.side
-        rng, image, image_cam, cam, joints_cam, joints_px, family, index = ds.draw_crop(
-            key, wide=True)        # frames of any size and lens: the wide crop, undistorted
+        rng, image, image_cam, cam, joints_cam, joints_px, family, index, frame_cam = \
+            ds.draw_crop(key, wide=True)        # frames of any size and lens: the wide crop, undistorted
         pastes = ga.sample_occlusion(rng, self.bank_shapes, (S, S), c.occlusion_p,
                                      count=(1, c.occluder_count_max)) if c.occlusion_p > 0 else []
         look = ga.sample_appearance(rng, (S, S)) if c.augment_appearance else None
@@ -76,7 +76,8 @@ class GpuPathItems(torch.utils.data.Dataset):
         return {"frame": torch.from_numpy(frame),
                 "homography": torch.as_tensor(ga.homography(image_cam, cam)),
                 "scale": float(scale), "pastes": pastes, "appearance": look,
-                **dataset_lib.labels(cam, joints_cam, joints_px, family, index, S)}
+                **dataset_lib.labels(cam, joints_cam, joints_px, family, index, S,
+                                     frame_cam)}
 
 
 def render(batch: dict, bank: ga.OccluderBank | None, side: int, device) -> dict:
