@@ -42,7 +42,7 @@ class Prediction:
         crop_image: (S, S, 3) uint8 model input. crop_camera: the crop's `Camera`.
         joints_cam_mm: (17, 3) joints in the image's camera frame (x right, y down, z forward).
         joints_px: (17, 2) the joints projected into the image.
-        checkpoint: the run folder of the model; profile: its profile name.
+        checkpoint: the run folder or checkpoint file of the model; profile: its profile name.
     """
 
     image: np.ndarray
@@ -297,13 +297,12 @@ def _written_by_predict(path: Path) -> bool:
     """`path` is a page or JSON that `write_outputs` wrote (and so may be replaced)."""
     if not path.is_file():
         return False
-    head = path.read_bytes()[:400].decode("utf-8", "replace")
     if path.suffix.lower() == ".json":
         try:
             return json.loads(path.read_text()).get("written_by") == WRITTEN_BY
         except (ValueError, AttributeError, UnicodeDecodeError):
             return False
-    return f"<title>{WRITTEN_BY}</title>" in head
+    return f"<title>{WRITTEN_BY}</title>" in path.read_bytes()[:400].decode("utf-8", "replace")
 
 
 def write_outputs(prediction: Prediction, out_html: str | Path,
@@ -339,7 +338,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="replace existing output files that posebook did not write")
     parser.add_argument("--detector", default="hog", choices=("hog", "torchvision"))
     parser.add_argument("--detector-weights", default=None, metavar="FILE",
-                        help="local weights file for --detector torchvision (never downloaded)")
+                        help="weights file for --detector torchvision (default: "
+                             "torchvision's, downloaded when online)")
     parser.add_argument("--detector-arch", default="fasterrcnn_resnet50_fpn")
     parser.add_argument("--min-score", type=float, default=None,
                         help="detector score threshold (HOG: SVM margin, default 0.5)")

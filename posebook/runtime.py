@@ -34,8 +34,7 @@ def pick_device(config, device=None) -> torch.device:
     if config.device not in ("cpu", "cuda"):
         raise ValueError(f"config.device must be 'auto', 'cpu' or 'cuda', got {config.device!r}")
     if config.device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("config.device='cuda' but no CUDA device is available; use "
-                         "device=auto or device=cpu")
+        raise ValueError("device=cuda, but torch sees no CUDA GPU here; use device=auto or cpu")
     return torch.device(config.device)
 
 

@@ -34,7 +34,7 @@ def test_pick_device_checks_the_setting(monkeypatch):
     with pytest.raises(ValueError, match="'auto', 'cpu' or 'cuda', got 'tpu'"):
         runtime.pick_device(config.replace(device="tpu"))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(ValueError, match="no CUDA device"):
+    with pytest.raises(ValueError, match="no CUDA GPU"):
         runtime.pick_device(config.replace(device="cuda"))
     assert runtime.pick_device(config.replace(device="auto")).type == "cpu"
 
