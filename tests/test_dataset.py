@@ -187,3 +187,10 @@ def test_gpu_profile_frames_are_cached_not_rendered_per_item(split):
     fit its cache budget (benchmarks/RESULTS.md, "frame supply"). Nothing is rendered here."""
     data = PoseDataset(profiles.get("gpu"), split)
     assert data.cache is not None and data.cache.path is not None
+
+
+def test_occluder_count_max_bounds_the_pastes():
+    """occluder_count_max=1 (the authors' code uses 7, the paper's text 8): one paste at most."""
+    data = PoseDataset(CONFIG.replace(occluder_count_max=1), "test_occluded")
+    counts = {int(data[i]["n_occluders"]) for i in range(6)}
+    assert counts == {1}
