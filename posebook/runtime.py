@@ -1,5 +1,6 @@
 """One runtime setup for training, evaluation and the benchmarks: which device, how many CPU
-threads, determinism, and the mixed-precision policy.
+threads (also in DataLoader workers: `init_loader_worker`), determinism, and the mixed-precision
+policy.
 
     device = runtime.setup(config)              # device + threads + determinism / fast math
     precision = runtime.precision_for(config, device)
@@ -42,6 +43,14 @@ def set_threads(config) -> None:
     """Apply ``config.num_threads`` (torch CPU threads; 0 leaves torch's default)."""
     if config.num_threads > 0:
         torch.set_num_threads(config.num_threads)
+
+
+def init_loader_worker(worker_id: int) -> None:
+    """DataLoader `worker_init_fn`: one thread per worker process. torch sets its own; OpenCV's
+    pool would otherwise start a thread per core in every worker (15 workers x 16 threads on a
+    16-core GPU host), all fighting over the cores the workers need."""
+    import cv2
+    cv2.setNumThreads(1)
 
 
 def setup(config, device=None) -> torch.device:

@@ -265,6 +265,7 @@ class Trainer:
                                                      steps),
             num_workers=workers, collate_fn=getattr(self.train_set, "collate", None),
             pin_memory=self.device.type == "cuda", prefetch_factor=4 if workers else None,
+            worker_init_fn=runtime.init_loader_worker,
             generator=torch.Generator().manual_seed(c.seed))  # leaves the global RNG alone
 
     def fit(self) -> None:

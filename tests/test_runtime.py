@@ -89,3 +89,24 @@ def test_trainer_trains_with_float16_and_a_scaler(monkeypatch, tmp_path):
     again = train.Trainer(config, tmp_path / "fp16", progress=False)
     again.load_state_dict(state)
     assert again.scaler.get_scale() == trainer.scaler.get_scale()
+
+
+def test_loader_workers_run_one_opencv_thread(tmp_path, monkeypatch):
+    """Training's DataLoader workers start with OpenCV on one thread (its default pool is one
+    thread per core in every worker process)."""
+    import cv2
+
+    class Threads(torch.utils.data.Dataset):
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, i):
+            return cv2.getNumThreads()
+
+    monkeypatch.setenv("POSEBOOK_CACHE", str(tmp_path))
+    trainer = train.Trainer(profiles.get("smoke", ["n_train=16", "n_val=0", "num_workers=1"]),
+                            tmp_path / "run", progress=False)
+    assert trainer.loader([0]).worker_init_fn is runtime.init_loader_worker
+    loader = torch.utils.data.DataLoader(Threads(), batch_size=None, num_workers=1,
+                                         worker_init_fn=runtime.init_loader_worker)
+    assert list(loader) == [1, 1]
