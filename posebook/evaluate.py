@@ -31,9 +31,11 @@ def collect(models: list, dataset, config: RunConfig, device="cpu", flip_variant
     from . import model as model_lib
     from .data.dataset import loader_workers
 
+    workers = loader_workers(config)
+    if workers:
+        runtime.one_opencv_thread()              # inherited by the forked workers
     loader = torch.utils.data.DataLoader(dataset, batch_size=max(1, config.batch_size * 2),
-                                         num_workers=loader_workers(config),
-                                         worker_init_fn=runtime.init_loader_worker)
+                                         num_workers=workers)
     gt, occluded, family, n_occluders = [], [], [], []
     pred = {(m, f): ([], []) for m in range(len(models)) for f in flip_variants}
     precision = runtime.precision_for(config, torch.device(device))   # as in training

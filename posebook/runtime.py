@@ -1,5 +1,5 @@
 """One runtime setup for training, evaluation and the benchmarks: which device, how many CPU
-threads (also in DataLoader workers: `init_loader_worker`), determinism, and the mixed-precision
+threads (OpenCV's too, for DataLoader workers: `one_opencv_thread`), determinism, and the mixed-precision
 policy.
 
     device = runtime.setup(config)              # device + threads + determinism / fast math
@@ -45,10 +45,11 @@ def set_threads(config) -> None:
         torch.set_num_threads(config.num_threads)
 
 
-def init_loader_worker(worker_id: int) -> None:
-    """DataLoader `worker_init_fn`: one thread per worker process. torch sets its own; OpenCV's
-    pool would otherwise start a thread per core in every worker (15 workers x 16 threads on a
-    16-core GPU host), all fighting over the cores the workers need."""
+def one_opencv_thread() -> None:
+    """OpenCV on one thread, in this process and in the DataLoader workers forked from it (they
+    inherit it). Its default pool is a thread per core in every worker (15 workers x 16 threads
+    on a 16-core GPU host). Set here, in the parent: cv2.setNumThreads in a forked worker, once
+    the parent's pool has started, deadlocks."""
     import cv2
     cv2.setNumThreads(1)
 

@@ -260,12 +260,13 @@ class Trainer:
 
         c = self.config
         workers = loader_workers(c)
+        if workers:
+            runtime.one_opencv_thread()          # inherited by the forked workers
         return torch.utils.data.DataLoader(  # collate: GpuPathItems' own, else the default
             self.train_set, batch_sampler=RunBatches(c.seed, len(self.train_set), c.batch_size,
                                                      steps),
             num_workers=workers, collate_fn=getattr(self.train_set, "collate", None),
             pin_memory=self.device.type == "cuda", prefetch_factor=4 if workers else None,
-            worker_init_fn=runtime.init_loader_worker,
             generator=torch.Generator().manual_seed(c.seed))  # leaves the global RNG alone
 
     def fit(self) -> None:

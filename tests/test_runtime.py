@@ -92,8 +92,8 @@ def test_trainer_trains_with_float16_and_a_scaler(monkeypatch, tmp_path):
 
 
 def test_loader_workers_run_one_opencv_thread(tmp_path, monkeypatch):
-    """Training's DataLoader workers start with OpenCV on one thread (its default pool is one
-    thread per core in every worker process)."""
+    """A Trainer with loader workers sets OpenCV to one thread before they fork, so each worker
+    runs one (its default pool is a thread per core in every worker process)."""
     import cv2
 
     class Threads(torch.utils.data.Dataset):
@@ -104,9 +104,14 @@ def test_loader_workers_run_one_opencv_thread(tmp_path, monkeypatch):
             return cv2.getNumThreads()
 
     monkeypatch.setenv("POSEBOOK_CACHE", str(tmp_path))
-    trainer = train.Trainer(profiles.get("smoke", ["n_train=16", "n_val=0", "num_workers=1"]),
-                            tmp_path / "run", progress=False)
-    assert trainer.loader([0]).worker_init_fn is runtime.init_loader_worker
-    loader = torch.utils.data.DataLoader(Threads(), batch_size=None, num_workers=1,
-                                         worker_init_fn=runtime.init_loader_worker)
-    assert list(loader) == [1, 1]
+    before = cv2.getNumThreads()
+    try:
+        cv2.setNumThreads(2)
+        trainer = train.Trainer(profiles.get("smoke", ["n_train=16", "n_val=0", "num_workers=1"]),
+                                tmp_path / "run", progress=False)
+        trainer.loader([0])
+        assert cv2.getNumThreads() == 1
+        loader = torch.utils.data.DataLoader(Threads(), batch_size=None, num_workers=1)
+        assert list(loader) == [1, 1]
+    finally:
+        cv2.setNumThreads(before)
