@@ -173,6 +173,14 @@ def chosen_members(run_metrics: dict) -> list[str]:
     return choice["members"] if choice else ["last"]
 
 
+def chosen_label(run_metrics: dict) -> str:
+    """The chosen weights in words: "last weights" or "ensemble of snapshot_1, snapshot_2"."""
+    choice = run_metrics.get("ensemble_choice") or {}
+    if choice.get("used") != "ensemble":
+        return "last weights"
+    return "ensemble of " + ", ".join(chosen_members(run_metrics))
+
+
 def evaluate(run_dir: str | Path, split: str = "test", flip: bool = True,
              ensemble: bool = True, device=None) -> dict:
     """Metrics of one split for one setting: flip TTA on/off, snapshot ensemble on/off."""
@@ -275,7 +283,7 @@ def markdown_table(result: dict) -> str:
 def variants_table(result: dict) -> str:
     """Markdown table of test MPJPE for every flip x weights combination (from metrics.json);
     "chosen on validation" is `choose_members`' choice (the last weights when no ensemble won)."""
-    chosen = ", ".join(chosen_members(result))
+    chosen = chosen_label(result)
     lines = ["| test set | flip TTA | weights | MPJPE (mm) |", "|---|---|---|---|"]
     for key, value in result["variants"].items():
         split, flip, weights = key.split("/")
@@ -291,8 +299,7 @@ def ensemble_choice_table(result: dict) -> str:
     lines = ["| candidate | validation MPJPE (mm) |", "|---|---|"]
     for label, value in choice.get("val_mpjpe_mm", {}).items():
         lines.append(f"| {label} | {value:.1f} |")
-    used = "last weights" if choice.get("used") != "ensemble" else ", ".join(chosen_members(result))
-    lines.append(f"| **used: {used}** | {choice.get('reason', '')} |")
+    lines.append(f"| **used: {chosen_label(result)}** | {choice.get('reason', '')} |")
     return "\n".join(lines) + "\n"
 
 
