@@ -38,6 +38,7 @@ class RunConfig:
     n_test: int = 500
     frame_cache_gb: float = 8.0         # synthetic splits whose rendered frames fit are cached on disk
     occlusion_p: float = 0.5            # per-frame probability of pasting occluders (paper: 0.85)
+    occluder_count_max: int = 8         # occluders per pasted image ~ U{1..max} (paper text: 8; authors' code: 7)
     augment_geometry: bool = True       # scale / rotation / translation / flip on the crop
     augment_appearance: bool = True     # blur and colour changes
     num_workers: int = 0                # DataLoader workers (0 = main process, -1 = cores - 1)
@@ -71,7 +72,7 @@ class RunConfig:
     amp: bool = False                   # bf16 autocast (GPU)
     channels_last: bool = False
     compile: bool = False               # torch.compile
-    gpu_augment: bool = False   # training augmentation's pixel work on the device (posebook.gpu_augment)
+    gpu_augment: bool = False   # training augmentation's pixel work on the device (posebook.augment.gpu)
     device: str = "auto"                # "auto" | "cpu" | "cuda"
 
     # --- evaluation ---------------------------------------------------------------------
