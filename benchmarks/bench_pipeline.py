@@ -3,7 +3,7 @@
 - path "cpu": `PoseDataset("train")[i]` (cached wide crop -> perspective crop with geometric
   jitter, occlusion with the profile's p, appearance), one thread;
 - path "gpu": the GPU augmentation path (`posebook.data.gpu_items`): the worker part (draw the
-  same augmentation, no pixels) per core, and the batched pixel work (`gpu_augment.apply`) on the
+  same augmentation, no pixels) per core, and the batched pixel work (`augment.gpu.render`) on the
   device; with --device cpu the device part also runs on one CPU thread (a reference only).
 
 Frames are rendered into the dataset's frame cache first (not timed; `render_ms_per_frame` says
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 import common
-from posebook import gpu_augment as ga
+from posebook.augment import gpu
 from posebook.data import gpu_items
 from posebook.data.dataset import PoseDataset
 
@@ -70,11 +70,11 @@ def main() -> None:
 
         items = gpu_items.GpuPathItems(ds)
         plan_rate = rate(lambda i: items[i % args.n], args.n)
-        bank = ga.OccluderBank(ds.occluders, device)
+        bank = gpu.OccluderBank(ds.occluders, device)
         batch = args.batch
         batches = [gpu_items.collate([items[(b * batch + j) % args.n] for j in range(batch)])
                    for b in range(2)]
-        times = common.timed(lambda: gpu_items.render(batches[0], bank, side, device),
+        times = common.timed(lambda: gpu_items.render(batches[0], bank, device),
                              args.steps, args.warmup, device)
         render_rate = batch / float(np.median(times))
         per_core = 1 / (1 / plan_rate + (1 / render_rate if device.type == "cpu" else 0))

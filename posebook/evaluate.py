@@ -86,17 +86,9 @@ def collect(models: list, dataset, config: RunConfig, device="cpu", flip_variant
         occluded.append(batch["occluded"].numpy())
         family.append(batch["family"].numpy())
         n_occluders.append(batch["n_occluders"].numpy())
-        B, S = len(images), config.input_px
-        if True in flip_variants:      # one batch of 2B: the plain view and the mirrored view
-            images = torch.cat([images, images.flip(-1)])
-            intrinsics = torch.cat([intrinsics, model_lib.mirror_intrinsics(intrinsics, S)])
         for m, net in enumerate(models):
             net.eval()
-            out = net(images, intrinsics)
-            views = {False: {k: v[:B] for k, v in out.items()}}
-            if True in flip_variants:
-                mirrored = model_lib.mirror_output({k: v[B:] for k, v in out.items()}, S)
-                views[True] = {k: (views[False][k] + mirrored[k]) / 2 for k in mirrored}
+            views = model_lib.flip.views(net, images, intrinsics, flip=True in flip_variants)
             for flip in flip_variants:
                 pred[(m, flip)][0].append(views[flip]["joints_rel_mm"].double().cpu().numpy())
                 pred[(m, flip)][1].append(views[flip]["joints_cam_mm"].double().cpu().numpy())

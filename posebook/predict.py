@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -314,8 +313,3 @@ def run(args: argparse.Namespace) -> int:
     html_path, json_path = write_outputs(prediction, out)
     print(f"wrote {html_path} and {json_path}")
     return 0
-
-
-if __name__ == "__main__":
-    from .cli import main
-    sys.exit(main(["predict", *sys.argv[1:]]))
