@@ -29,7 +29,7 @@ import warnings
 import torch
 
 import common
-from posebook import train
+from posebook import runs, train
 from posebook.data.dataset import loader_workers
 
 
@@ -105,7 +105,7 @@ def main() -> None:
     changes["n_train"] = min(config.n_train, args.n_train)   # frames repeat; speed is the same
     changes["gpu_augment"] = args.augment == "gpu"
     config = config.replace(**changes)
-    trainer = train.Trainer(config, train.run_dir_for("bench_e2e"), progress=False)
+    trainer = train.Trainer(config, runs.folder("bench_e2e"), progress=False)
     ds = trainer.train_set.dataset if config.gpu_augment else trainer.train_set
     tic = time.perf_counter()
     ds[0]                                                     # build the frame cache

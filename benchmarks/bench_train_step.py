@@ -40,13 +40,14 @@ def make_step(config, device, batch: int, compile_model: bool):
     K = torch.tensor([[f, 0, (S - 1) / 2], [0, f, (S - 1) / 2], [0, 0, 1]]).expand(batch, 3, 3)
     joints = torch.randn(batch, 17, 3, generator=g) * 300 + torch.tensor([0, 0, 4000.0])
     images, K, joints = images.to(device), K.contiguous().to(device), joints.to(device)
+    crop_to_frame = torch.eye(3, device=device).expand(batch, 3, 3)
     if config.channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
 
     def step():
         with common.autocast(config, device):
             pred = forward(images, K)
-        loss = l1_loss(pred, joints, config.loss)
+        loss = l1_loss(pred, joints, crop_to_frame, config.loss, config.loss_frame)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -5,13 +5,13 @@ Modules by layer, lowest first (the design's module list). A module imports only
 layer or below, never in a circle; tests/test_layers.py reads this table and checks every
 import in the package against it, and that it names every module of the tree:
 
-    1 foundations  skeleton paths profiles schedule progress distortion
+    1 foundations  skeleton paths profiles schedule progress distortion weights
     2 geometry     camera crop
     3 augment      augment
     4 data         data
     5 model        model
-    6 metrics      metrics
-    7 runs         checkpoint
+    6 metrics      metrics loss
+    7 runs         runs checkpoint
     8 tasks        train evaluate detect predict ablation
     9 reading      viz book cli __main__
 

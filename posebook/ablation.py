@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import evaluate, metrics, paths, train
+from . import evaluate, metrics, paths, runs, train
 from .profiles import RunConfig
 
 PROBABILITIES = (0.0, 0.15, 0.5, 0.85)
@@ -115,8 +115,8 @@ def per_count(run_dir: str | Path, device: str = "cpu") -> dict[int, tuple[float
         if saved.get("version") == BREAKDOWN_VERSION and saved.get("metrics_mtime_ns") == stamp:
             return {int(k): (float(v[0]), int(v[1])) for k, v in saved["per_count"].items()}
     config = run.config
-    names = evaluate.snapshot_names(run.path) if config.ensemble else []
-    models = [evaluate.load_model(run.path, n, device)[0] for n in names or ["last"]]
+    names = run.snapshot_names() if config.ensemble else []
+    models = [runs.load_model(run.path, n, device)[0] for n in names or ["last"]]
     dataset = PoseDataset(config, "test_occluded")
     result = evaluate.collect(models, dataset, config, device, flip_variants=(config.flip_test,))
     pred = np.mean([result["pred"][(m, config.flip_test)][0] for m in range(len(models))], axis=0)
@@ -146,12 +146,7 @@ def read_result(run_dir: str | Path, with_counts: bool = True) -> Result:
 
 def finished(config: RunConfig) -> bool:
     """runs/<run_name(config)> holds a finished run of exactly `config` (run_cached re-uses it)."""
-    from . import checkpoint
-
-    run_dir = paths.runs_dir() / run_name(config)
-    saved = run_dir / "config.json"
-    return (saved.is_file() and (run_dir / "metrics.json").is_file()
-            and not checkpoint.config_diff(json.loads(saved.read_text()), config))
+    return runs.finished(runs.folder(run_name(config)), config)
 
 
 def default_jobs(base: RunConfig) -> int:
@@ -202,7 +197,7 @@ def run(base: RunConfig, retrain: bool = False, progress: bool | str = "text",
     same cache.
     """
     configs = plan(base)
-    files = [paths.runs_dir() / run_name(c) / "metrics.json" for c in configs]
+    files = [runs.folder(run_name(c)) / "metrics.json" for c in configs]
     before = [f.stat().st_mtime_ns if f.is_file() else None for f in files]
     todo = [c for c in configs if retrain or not finished(c)]
     if jobs > 1 and todo:
@@ -232,7 +227,7 @@ def run(base: RunConfig, retrain: bool = False, progress: bool | str = "text",
 
 def load(base: RunConfig, with_counts: bool = True) -> Ablation:
     """The ablation of `base` from runs/ without training (FileNotFoundError if a run is missing)."""
-    results = [read_result(paths.runs_dir() / run_name(c), with_counts) for c in plan(base)]
+    results = [read_result(runs.folder(run_name(c)), with_counts) for c in plan(base)]
     first = evaluate.load_run(results[0].path).metrics
     return Ablation(base, results, occluders=first["occluders"], dataset=first["dataset"],
                     steps=int(first["steps"]))

@@ -3,9 +3,14 @@
 A checkpoint is one ``torch.save`` dict written to a temporary file and renamed into place, so
 a run killed at any moment (even SIGKILL) leaves either the previous checkpoint or the new one,
 never a torn file.
+
+Loading never runs code from the file: ``torch.load(weights_only=True)`` accepts tensors and
+plain values only (all a posebook checkpoint holds), so a downloaded run folder whose pickle
+would do more is refused with a ValueError, as is a damaged file.
 """
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import torch
@@ -23,11 +28,30 @@ def save(path: str | Path, state: dict) -> Path:
 
 
 def load(path: str | Path) -> dict:
-    """Read a checkpoint written by `save` (onto the CPU)."""
+    """Read a checkpoint written by `save` (onto the CPU), tensors and plain values only.
+
+    Raises FileNotFoundError when absent, ValueError when damaged or when it holds anything a
+    posebook checkpoint does not (its code is never run).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    return torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise ValueError(f"refusing to load checkpoint {path}: it holds objects other than "
+                         f"tensors and plain values, which could run code "
+                         f"({_reason(error, 'GLOBAL')})") from None
+    except (RuntimeError, EOFError, OSError) as error:
+        raise ValueError(f"checkpoint {path} is damaged or not a checkpoint "
+                         f"({_reason(error)})") from None
+
+
+def _reason(error: Exception, prefer: str = "") -> str:
+    """One short line of an exception: the first line holding `prefer`, else the first line."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    chosen = next((line for line in lines if prefer and prefer.lower() in line.lower()), lines[0] if lines else "")
+    return f"{type(error).__name__}: {chosen[:160]}".rstrip(": ")
 
 
 def config_diff(saved: RunConfig | dict, wanted: RunConfig | dict) -> dict[str, tuple]:
@@ -47,6 +71,8 @@ def _with_defaults(config: RunConfig | dict) -> dict:
         return config.to_dict()
     # Before `data_seed` existed, `seed` also chose the synthetic people: that is its value.
     legacy = {"data_seed": config["seed"]} if "seed" in config else {}
+    # Before `loss_frame` existed, the loss was taken in the crop camera's axes.
+    legacy["loss_frame"] = "crop"
     return {**RunConfig().to_dict(), **legacy, **config}
 
 

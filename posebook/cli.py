@@ -2,6 +2,10 @@
 
 Each command lives in the module that does the work, which exposes
 ``add_arguments(parser)`` and ``run(args) -> int``; this file only dispatches.
+
+Expected failures (bad input, a missing or damaged file, a full disk, a locked run folder, an
+interruption) print one line ``posebook <command>: error: ...`` and exit non-zero (2; 130 for
+Ctrl-C); a traceback means a bug in posebook.
 """
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ COMMANDS = {
     "train": ("posebook.train", "train a model on a profile (runs/<name>/)"),
     "eval": ("posebook.evaluate", "evaluate a run: flip TTA, snapshot ensemble, test sets"),
     "predict": ("posebook.predict", "3D pose for a person in your own image"),
-    "prepare-h36m": ("posebook.data.h36m", "extract Human3.6M frames and write the index"),
+    "prepare-h36m": ("posebook.data.h36m_prepare", "extract Human3.6M frames and write the index"),
 }
 
 
@@ -40,11 +44,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"posebook {args.command}: not available ({args.module_name} is missing)",
               file=sys.stderr)
         return 2
+    from .runs import RunLocked
+
     try:
         return int(args.module.run(args) or 0)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"posebook {args.command}: error: {error}", file=sys.stderr)
+    except (ValueError, OSError, RunLocked) as error:   # OSError: missing file, disk full, ...
+        message = " ".join(str(error).split()) or type(error).__name__
+        print(f"posebook {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"posebook {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

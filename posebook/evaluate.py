@@ -2,67 +2,23 @@
 test sets, the mean-pose baseline and the left/right-swapped error.
 
 `evaluate_all(run_dir)` writes ``runs/<name>/metrics.json`` (the full config and profile stamped
-in) and ``metrics.md`` (a Markdown table); `load_run(name)` reads a run back for the book.
+in) and ``metrics.md`` (a Markdown table); `load_run(name)` (= `runs.load`) reads a run back for the book.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import checkpoint, metrics, paths
+from . import metrics, paths, runs
 from .profiles import RunConfig
 
 SPLITS = ("test", "test_occluded")
 
 
-@dataclass
-class Run:
-    """A finished run as read from its folder."""
-    config: RunConfig
-    metrics: dict
-    history: dict
-    path: Path
-
-
-def resolve_run_dir(name_or_dir: str | Path) -> Path:
-    path = Path(name_or_dir)
-    if not (path / "config.json").is_file():      # a run name, or "runs/<name>" from elsewhere
-        path = paths.runs_dir() / path.name
-    if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"no run at {name_or_dir!r} (looked for config.json there and "
-                                f"in {paths.runs_dir()})")
-    return path
-
-
-def load_run(name_or_dir: str | Path) -> Run:
-    """Config, metrics and history of runs/<name> (or a run folder path)."""
-    path = resolve_run_dir(name_or_dir)
-    config = RunConfig.from_dict(json.loads((path / "config.json").read_text()))
-    read = lambda f: json.loads((path / f).read_text()) if (path / f).is_file() else {}  # noqa
-    return Run(config, read("metrics.json"), read("history.json"), path)
-
-
-def snapshot_names(run_dir: Path) -> list[str]:
-    files = sorted((Path(run_dir) / "checkpoints").glob("snapshot_*.pt"),
-                   key=lambda p: int(p.stem.split("_")[1]))
-    return [p.stem for p in files]
-
-
-def load_model(run_dir: str | Path, which: str = "last", device: str = "cpu"):
-    """(PoseNet in eval mode, RunConfig) from checkpoints/<which>.pt ("last" or "snapshot_k")."""
-    from . import model as model_lib
-
-    run_dir = resolve_run_dir(run_dir)
-    state = checkpoint.load(run_dir / "checkpoints" / f"{which}.pt")
-    config = RunConfig.from_dict(state["config"])
-    # the checkpoint holds every weight: skip the search for ImageNet weights (and its warning)
-    net = model_lib.build(config.replace(pretrained="none", require_pretrained=False))
-    net.load_state_dict(state["model"])
-    return net.to(device).eval(), config
+load_run = runs.load        # the book reads its numbers through `evaluate.load_run`
 
 
 @torch.no_grad()
@@ -117,10 +73,14 @@ def family_names(dataset) -> tuple[str, ...] | None:
     return tuple(names)
 
 
-def split_metrics(pred_rel, pred_abs, result, mean_pose_rel_mm, names) -> dict:
-    """Every number for one split and one prediction (see `evaluate_all`)."""
+def split_metrics(pred_rel, pred_abs, result, mean_pose_rel_mm, names,
+                  protocol1: bool = False) -> dict:
+    """Every number for one split and one prediction (see `evaluate_all`); `protocol1` adds
+    protocol1_mm, Human3.6M's mean over actions of the per-action MPJPE."""
     gt = result["gt"]
     errors = metrics.joint_errors(pred_rel, gt)
+    extra = {"protocol1_mm": metrics.protocol1(errors, result["family"], names)["Average"]} \
+        if protocol1 else {}
     baseline = np.broadcast_to(mean_pose_rel_mm, gt.shape) if mean_pose_rel_mm is not None else None
     return {
         "n": int(len(gt)),
@@ -132,6 +92,7 @@ def split_metrics(pred_rel, pred_abs, result, mean_pose_rel_mm, names) -> dict:
         "per_joint_mm": metrics.per_joint(errors),
         "per_family_mm": metrics.per_group(errors, result["family"], names),
         **metrics.occluded_vs_visible(errors, result["occluded"]),
+        **extra,
     }
 
 
@@ -144,13 +105,15 @@ def _combine(result: dict, members: list[int], flip: bool):
 def _models(run_dir: Path, device: str, model=None) -> tuple[list, list[int], int]:
     """(models, indices of the snapshot members, index of the last weights). When the last
     snapshot was taken at the final step it *is* the last model and is loaded once."""
-    state_step = checkpoint.load(run_dir / "checkpoints" / "last.pt")["step"]
-    names = snapshot_names(run_dir)
-    models = [load_model(run_dir, n, device)[0] for n in names]
-    steps = [checkpoint.load(run_dir / "checkpoints" / f"{n}.pt")["step"] for n in names]
+    run = runs.load(run_dir)
+    state_step = run.state("last")["step"]
+    names = run.snapshot_names()
+    models = [runs.load_model(run_dir, n, device)[0] for n in names]
+    steps = [run.state(n)["step"] for n in names]
     if steps and steps[-1] == state_step:
         return models, list(range(len(models))), len(models) - 1
-    models.append(model.eval() if model is not None else load_model(run_dir, "last", device)[0])
+    models.append(model.eval() if model is not None
+                  else runs.load_model(run_dir, "last", device)[0])
     last = len(models) - 1
     return models, list(range(len(names))) or [last], last
 
@@ -175,8 +138,8 @@ def evaluate(run_dir: str | Path, split: str = "test", flip: bool = True,
     """Metrics of one split for one setting: flip TTA on/off, snapshot ensemble on/off."""
     from .data.dataset import PoseDataset
 
-    run_dir = resolve_run_dir(run_dir)
-    last = checkpoint.load(run_dir / "checkpoints" / "last.pt")
+    run_dir = runs.resolve(run_dir)
+    last = runs.load(run_dir).state("last")
     config = RunConfig.from_dict(last["config"])
     set_threads(config)
     device = pick_device(config, device)
@@ -185,7 +148,8 @@ def evaluate(run_dir: str | Path, split: str = "test", flip: bool = True,
     result = collect(models, dataset, config, device, flip_variants=(flip,))
     members = snaps if ensemble else [last_index]
     rel, abs_ = _combine(result, members, flip)
-    out = split_metrics(rel, abs_, result, mean_pose(last), family_names(dataset))
+    out = split_metrics(rel, abs_, result, mean_pose(last), family_names(dataset),
+                        config.dataset == "h36m")
     return {"split": split, "flip": flip, "ensemble": ensemble, "members": len(members), **out}
 
 
@@ -208,8 +172,8 @@ def evaluate_all(run_dir: str | Path, model=None, state: dict | None = None,
     MPJPE, mean-pose baseline, per joint, per posture family, occluded vs visible joints)."""
     from .data.dataset import PoseDataset
 
-    run_dir = resolve_run_dir(run_dir)
-    state = state or checkpoint.load(run_dir / "checkpoints" / "last.pt")
+    run_dir = runs.resolve(run_dir)
+    state = state or runs.load(run_dir).state("last")
     config = RunConfig.from_dict(state["config"])
     set_threads(config)
     device = pick_device(config, device)
@@ -218,7 +182,7 @@ def evaluate_all(run_dir: str | Path, model=None, state: dict | None = None,
     out = {"name": run_dir.name, "profile": config.profile, "dataset": config.dataset,
            "occluders": occluder_label(config), "config": config.to_dict(),
            "backbone_weights": state.get("backbone_weights", "unknown"),
-           "steps": int(state["step"]), "snapshots": snapshot_names(run_dir),
+           "steps": int(state["step"]), "snapshots": runs.snapshot_names(run_dir),
            "flip": config.flip_test, "ensemble": config.ensemble,
            "train_seconds": float(state.get("seconds", 0.0)), "variants": {}}
     for split in SPLITS:
@@ -226,7 +190,8 @@ def evaluate_all(run_dir: str | Path, model=None, state: dict | None = None,
         result = collect(models, dataset, config, device)
         members = snaps if config.ensemble else last
         rel, abs_ = _combine(result, members, config.flip_test)
-        out[split] = split_metrics(rel, abs_, result, mean_pose(state), family_names(dataset))
+        out[split] = split_metrics(rel, abs_, result, mean_pose(state), family_names(dataset),
+                                   config.dataset == "h36m")
         for flip in (False, True):
             for ens in (False, True):
                 key = f"{split}/{'flip' if flip else 'no_flip'}/{'ensemble' if ens else 'last'}"
@@ -282,8 +247,8 @@ def predict_samples(run_dir: str | Path, split: str = "test", indices=(0, 1, 2),
     """
     from .data.dataset import PoseDataset
 
-    run_dir = resolve_run_dir(run_dir)
-    config = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+    run_dir = runs.resolve(run_dir)
+    config = runs.load(run_dir).config
     models, snaps, last_index = _models(run_dir, "cpu")
     members = snaps if ensemble else [last_index]
     dataset = PoseDataset(config, split)
@@ -312,4 +277,14 @@ def run(args) -> int:
               f"left/right swapped {r['lr_swapped_mpjpe_mm']:.1f} mm, mean-pose baseline "
               f"{r['mean_pose_baseline_mm']:.1f} mm (n={r['n']}, flip={r['flip']}, "
               f"ensemble of {r['members']})")
+        if protocol1_line(r):
+            print(protocol1_line(r))
     return 0
+
+
+def protocol1_line(split_result: dict) -> str | None:
+    """The protocol-1 number of a Human3.6M split result, labelled; None for other datasets."""
+    if split_result.get("protocol1_mm") is None:
+        return None
+    return (f"Human3.6M protocol 1 (mean over actions of the per-action MPJPE, no Procrustes): "
+            f"{split_result['protocol1_mm']:.1f} mm")

@@ -1,4 +1,4 @@
-"""Pose errors in millimetres: MPJPE, PA-MPJPE, and their breakdowns.
+"""Pose errors in millimetres: MPJPE, PA-MPJPE, their breakdowns, and Human3.6M protocol 1.
 
 MPJPE (mean per-joint position error) is the mean Euclidean distance between predicted and true
 joints after subtracting each pose's root joint (pelvis), as in Human3.6M Protocol 1.
@@ -135,3 +135,37 @@ def mean_pose_baseline(train_gt_mm, test_gt_mm, root: int = skeleton.ROOT) -> fl
     mean_pose = root_relative(train_gt_mm, root).mean(axis=0, keepdims=True)
     test = root_relative(test_gt_mm, root)
     return mpjpe(np.broadcast_to(mean_pose, test.shape), test, root)
+
+
+def protocol1(errors_mm: np.ndarray, action_ids, action_names) -> dict[str, float]:
+    """Human3.6M protocol 1: mean error per action and their average over actions ("Average").
+
+    The literature's tables average the per-action means (not all poses at once), so an action
+    with fewer test frames weighs as much as any other.
+
+    Args:
+        errors_mm: (N, J) root-relative joint errors (`joint_errors`, no Procrustes).
+        action_ids: (N,) index into `action_names` of each pose's canonical action.
+    """
+    table = per_group(errors_mm, action_ids, action_names)
+    result = {name: table[name] for name in action_names if name in table}
+    result["Average"] = float(np.mean(list(result.values())))
+    return result
+
+
+def protocol1_mpjpe(pred_cam_mm, gt_cam_mm, actions) -> dict[str, float]:
+    """`protocol1` of Human3.6M predictions, from action names as spelled in the release's
+    files ("Directions 1", "TakingPhoto", ...: canonicalised by `data.h36m.canonical_action`).
+
+    Args:
+        pred_cam_mm, gt_cam_mm: (N, 17, 3) camera-frame joints, mm.
+        actions: (N,) action names.
+    Returns:
+        {canonical action: MPJPE mm, ..., "Average": mean over the actions present}.
+    """
+    from .data import h36m
+    errors = joint_errors(pred_cam_mm, gt_cam_mm)
+    names = [h36m.canonical_action(a) for a in actions]
+    if len(names) != len(errors):
+        raise ValueError(f"actions must have length {len(errors)}, got {len(names)}")
+    return protocol1(errors, [h36m.ACTIONS.index(a) for a in names], h36m.ACTIONS)

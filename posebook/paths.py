@@ -6,8 +6,11 @@ share the same runs), else ``./runs``. Caches go to ``$POSEBOOK_CACHE`` or ``~/.
 """
 from __future__ import annotations
 
+import glob
 import os
 from pathlib import Path
+
+TEMP_MARK = ".tmp"     # atomic_path's temporary file: .<name>.tmp<pid>
 
 
 def repo_root(start: Path | None = None) -> Path | None:
@@ -42,11 +45,36 @@ def realdata_dir() -> Path | None:
     return None
 
 
+def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files of `path` (``.<name>.tmp<pid>``, see `atomic_path`) whose
+    process no longer runs: what a SIGKILL during a write leaves. Returns the files removed."""
+    path = Path(path)
+    removed = []
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}{TEMP_MARK}*"):
+        pid = tmp.name[len(path.name) + 1 + len(TEMP_MARK):]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:       # it exists, owned by someone else
+        return True
+    return True
+
+
 class atomic_path:
     """Context manager: yields a temporary path beside `path`; renames it onto `path` on success.
 
     Nothing is left half-written: on an exception the temporary file is removed and `path` is
-    untouched.  Example::
+    untouched. The temporary file is named ``.<name>.tmp<pid>``; a process killed before it
+    could clean up (SIGKILL) leaves it, and the next write of `path` removes it
+    (`remove_stale_temps`).  Example::
 
         with atomic_path(out / "metrics.json") as tmp:
             tmp.write_text(text)
@@ -54,10 +82,11 @@ class atomic_path:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self.tmp = self.path.with_name(f".{self.path.name}.tmp{os.getpid()}")
+        self.tmp = self.path.with_name(f".{self.path.name}{TEMP_MARK}{os.getpid()}")
 
     def __enter__(self) -> Path:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(self.path)
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb) -> None:

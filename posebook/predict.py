@@ -20,9 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import detect, paths, skeleton
+from . import detect, paths, runs, skeleton
 
 DEFAULT_FOV_DEG = 55.0
+MAX_FOV_DEG = 140.0   # wider, a box near the border can span more than a perspective crop shows
+MIN_BOX_PX = (8, 32)  # a given box's shorter and longer side at least: smaller says nothing
+WRITTEN_BY = "posebook predict"   # marks the files `write_outputs` may replace without --force
 TRAIN_HINT = "train one first: posebook train --profile cpu --name NAME"
 
 
@@ -70,6 +73,7 @@ class Prediction:
             "box_source": self.box_source,
             "checkpoint": self.checkpoint,
             "profile": self.profile,
+            "written_by": WRITTEN_BY,
         }
 
 
@@ -103,11 +107,15 @@ def camera_for_image(image_size_wh: tuple[int, int], fov_deg: float | None = Non
         if not np.isfinite(focal_px) or focal_px <= 0:
             raise ValueError(f"--focal must be a positive number of pixels, got {focal_px}")
         fov = float(np.degrees(2 * np.arctan(max(width, height) / 2 / focal_px)))
+        if fov > MAX_FOV_DEG:
+            raise ValueError(f"--focal {focal_px:g} px gives a field of view of {fov:.0f} deg "
+                             f"across this {width}x{height} image; at most {MAX_FOV_DEG:g} works")
         note = f"given focal length {focal_px:g} px ({side} FOV {fov:.1f} deg)"
     else:
         fov = DEFAULT_FOV_DEG if fov_deg is None else float(fov_deg)
-        if not 1 <= fov <= 170:
-            raise ValueError(f"--fov must be a field of view in degrees in [1, 170], got {fov_deg}")
+        if not 1 <= fov <= MAX_FOV_DEG:
+            raise ValueError(f"--fov must be a field of view in degrees in [1, {MAX_FOV_DEG:g}], "
+                             f"got {fov_deg}")
         what = "assumed" if fov_deg is None else "given"
         note = f"{what} {side} FOV {fov:g} deg (across the longer side)"
     K = np.array(intrinsics_from_fov(fov, (width, height)), dtype=np.float64)
@@ -117,40 +125,49 @@ def camera_for_image(image_size_wh: tuple[int, int], fov_deg: float | None = Non
     return Camera(K), fov, note
 
 
-def find_checkpoint(runs: str | Path | None = None) -> Path:
-    """The newest run folder under `runs` (default `paths.runs_dir()`) with checkpoints/last.pt."""
-    runs = Path(runs) if runs else paths.runs_dir()
-    found = sorted((p.stat().st_mtime, p.parent.parent) for p in runs.glob("*/checkpoints/last.pt"))
-    if not found:
-        raise FileNotFoundError(f"no trained model: no run with checkpoints/last.pt under "
-                                f"{str(runs)!r}; {TRAIN_HINT} (or pass --checkpoint runs/NAME)")
-    return found[-1][1]
-
-
-def resolve_run(checkpoint: str | Path | None) -> Path:
-    """`--checkpoint`: a run folder, a run name under the runs folder, or None (newest run)."""
+def model_source(checkpoint: str | Path | None) -> Path:
+    """`--checkpoint`: a checkpoint FILE (used as given), a run folder or run name
+    (`runs.resolve`; its checkpoints/last.pt), or None: the newest run (`runs.newest`)."""
     if checkpoint is None:
-        return find_checkpoint()
+        newest = runs.newest()
+        if newest is None:
+            raise FileNotFoundError(f"no trained model: no run with checkpoints/last.pt under "
+                                    f"{str(paths.runs_dir())!r}; {TRAIN_HINT} (or pass "
+                                    f"--checkpoint runs/NAME)")
+        return newest
     path = Path(checkpoint)
-    if path.is_file() and path.parent.name == "checkpoints":
-        path = path.parent.parent
-    if not path.is_dir() and (paths.runs_dir() / str(checkpoint)).is_dir():
-        path = paths.runs_dir() / str(checkpoint)
-    if not (path / "checkpoints" / "last.pt").is_file():
+    if path.is_file():
+        return path
+    try:
+        run_dir = runs.resolve(checkpoint)
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f"--checkpoint {str(checkpoint)!r} is not a checkpoint file or "
+                                f"a run folder ({error}); {TRAIN_HINT}") from None
+    if not (run_dir / runs.CHECKPOINTS / "last.pt").is_file():
         raise FileNotFoundError(f"--checkpoint {str(checkpoint)!r} is not a run folder with "
                                 f"checkpoints/last.pt; {TRAIN_HINT}")
-    return path
+    return run_dir
 
 
-def load_model(run_dir: Path):
-    """(PoseNet in eval mode, RunConfig) from a run; ValueError if it does not load."""
-    from . import evaluate
+def unfinished_note(source: Path) -> str | None:
+    """Says when `source` (a run folder or one of its checkpoint files) is an unfinished run."""
+    run_dir = source.parent.parent if source.is_file() else source
+    if not (run_dir / "config.json").is_file():
+        return None
+    run = runs.load(run_dir)
+    note = run.progress_note()
+    return None if note is None else f"the model comes from an unfinished run: {note}"
+
+
+def load_model(source: Path):
+    """(PoseNet in eval mode, RunConfig) from a run folder or checkpoint file; ValueError if it
+    does not load."""
     try:
-        model, config = evaluate.load_model(run_dir)
+        model, config = runs.load_model(source)
     except (FileNotFoundError, ValueError):
         raise
     except Exception as error:  # noqa: BLE001 - any load failure means an incompatible run
-        raise ValueError(f"checkpoint in {str(run_dir)!r} does not load into a model of its "
+        raise ValueError(f"checkpoint in {str(source)!r} does not load into a model of its "
                          f"config ({type(error).__name__}: {str(error).splitlines()[0]})") from error
     return model.eval(), config
 
@@ -185,8 +202,8 @@ def predict(image: np.ndarray, run_dir: str | Path | None = None, box_xywh_px=No
     """Detect (or take `box_xywh_px`), crop, and predict the 3D pose of the best person.
 
     Args:
-        image: (H, W, 3) uint8 RGB. run_dir: a trained run (default: the newest one);
-        `model` and `config` skip loading it. detector: see `detect` (default HOG).
+        image: (H, W, 3) uint8 RGB. run_dir: a trained run or checkpoint file (`model_source`;
+        default: the newest run); `model` and `config` skip loading it. detector: see `detect`.
     """
     if np.ndim(image) != 3 or np.shape(image)[2] != 3 or np.asarray(image).dtype != np.uint8:
         raise ValueError(f"expected an image (H, W, 3) uint8 RGB, got shape {np.shape(image)}")
@@ -195,6 +212,10 @@ def predict(image: np.ndarray, run_dir: str | Path | None = None, box_xywh_px=No
     detections = None
     if box_xywh_px is not None:
         box = detect.check_box(box_xywh_px, (width, height))
+        if min(box[2:]) < MIN_BOX_PX[0] or max(box[2:]) < MIN_BOX_PX[1]:
+            raise ValueError(f"box {box.tolist()} (x,y,w,h) is too small to show a pose: its "
+                             f"sides must be at least {MIN_BOX_PX[0]} px and the longer one "
+                             f"{MIN_BOX_PX[1]} px")
         source = "given box"
     else:
         detections = detect.people(image, detector)
@@ -206,7 +227,7 @@ def predict(image: np.ndarray, run_dir: str | Path | None = None, box_xywh_px=No
     if model is not None and config is None:
         raise ValueError("predict(model=...) needs the model's config too (config=RunConfig)")
     if model is None:
-        run_dir = resolve_run(run_dir)
+        run_dir = model_source(run_dir)
         model, config = load_model(run_dir)
     joints_cam_mm, crop_image, crop_cam = pose_in_box(model, config, image, camera, box, flip)
     return Prediction(
@@ -251,13 +272,42 @@ def pose_checks(prediction: Prediction) -> dict:
     }
 
 
-def write_outputs(prediction: Prediction, out_html: str | Path) -> tuple[Path, Path]:
-    """Write ``out_html`` and the JSON beside it (same stem, .json); both only once both exist."""
-    from .viz import predict as viz_predict
+def output_paths(out_html: str | Path, force: bool = False) -> tuple[Path, Path]:
+    """(page, JSON beside it), checked: an .html name, a folder that can hold them, and no file
+    there that `write_outputs` did not write (a photo's own .json, say) unless `force`."""
     out_html = Path(out_html)
     if out_html.suffix.lower() not in (".html", ".htm"):
         raise ValueError(f"--out must name an .html file, got {str(out_html)!r}")
     out_json = out_html.with_suffix(".json")
+    for parent in out_html.parents:
+        if parent.exists() and not parent.is_dir():
+            raise ValueError(f"--out {str(out_html)!r}: {str(parent)!r} is a file, not a folder")
+    for path in (out_html, out_json):
+        if path.exists() and not force and not _written_by_predict(path):
+            raise ValueError(f"{str(path)!r} exists and was not written by posebook predict; "
+                             f"choose another --out or pass --force to replace it")
+    return out_html, out_json
+
+
+def _written_by_predict(path: Path) -> bool:
+    """`path` is a page or JSON that `write_outputs` wrote (and so may be replaced)."""
+    if not path.is_file():
+        return False
+    head = path.read_bytes()[:400].decode("utf-8", "replace")
+    if path.suffix.lower() == ".json":
+        try:
+            return json.loads(path.read_text()).get("written_by") == WRITTEN_BY
+        except (ValueError, AttributeError, UnicodeDecodeError):
+            return False
+    return f"<title>{WRITTEN_BY}</title>" in head
+
+
+def write_outputs(prediction: Prediction, out_html: str | Path,
+                  force: bool = False) -> tuple[Path, Path]:
+    """Write ``out_html`` and the JSON beside it (same stem, .json); both only once both exist.
+    Files there that posebook predict did not write are replaced only with `force`."""
+    from .viz import predict as viz_predict
+    out_html, out_json = output_paths(out_html, force)
     json_text = json.dumps(prediction.to_dict(), indent=2)
     html_text = viz_predict.report_html(prediction)
     with paths.atomic_path(out_json) as tmp_json, paths.atomic_path(out_html) as tmp_html:
@@ -269,17 +319,20 @@ def write_outputs(prediction: Prediction, out_html: str | Path) -> tuple[Path, P
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", help="an image file (PNG, JPEG, ...)")
     parser.add_argument("--checkpoint", default=None, metavar="RUN",
-                        help="a run folder (runs/NAME) or run name; default: the newest run")
+                        help="a run folder (runs/NAME), a run name, or a checkpoint file "
+                             "(runs/NAME/checkpoints/snapshot_0.pt); default: the newest run")
     parser.add_argument("--box", default=None, metavar="x,y,w,h",
                         help="the person's box in pixels (skips the detector)")
     intrinsics = parser.add_mutually_exclusive_group()
     intrinsics.add_argument("--fov", type=float, default=None, metavar="DEG",
-                            help=f"field of view across the longer image side "
-                                 f"(default: assume {DEFAULT_FOV_DEG:g})")
+                            help=f"field of view across the longer image side, 1 to "
+                                 f"{MAX_FOV_DEG:g} (default: assume {DEFAULT_FOV_DEG:g})")
     intrinsics.add_argument("--focal", type=float, default=None, metavar="PX",
                             help="focal length in pixels, if you know it")
     parser.add_argument("--out", default=None, metavar="FILE.html",
                         help="output page (the JSON goes beside it); default: IMAGE_STEM.pose.html")
+    parser.add_argument("--force", action="store_true",
+                        help="replace existing output files that posebook did not write")
     parser.add_argument("--detector", default="hog", choices=("hog", "torchvision"))
     parser.add_argument("--detector-weights", default=None, metavar="FILE",
                         help="local weights file for --detector torchvision (never downloaded)")
@@ -292,16 +345,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     image = load_image(args.image)
     box = detect.parse_box(args.box) if args.box is not None else None
-    run_dir = resolve_run(args.checkpoint)
+    source = model_source(args.checkpoint)
     try:
         detector = None if box is not None else detect.make_detector(
             args.detector, args.detector_weights, args.detector_arch, args.min_score)
     except RuntimeError as error:
         raise ValueError(str(error)) from error
     out = Path(args.out) if args.out else Path(Path(args.image).stem + ".pose.html")
-    if out.suffix.lower() not in (".html", ".htm"):
-        raise ValueError(f"--out must name an .html file, got {str(out)!r}")
-    prediction = predict(image, run_dir, box, detector, args.fov, args.focal,
+    output_paths(out, args.force)         # refuse before the work, not after
+    note = unfinished_note(source)
+    if note:
+        print(f"posebook predict: note: {note}", file=sys.stderr)
+    prediction = predict(image, source, box, detector, args.fov, args.focal,
                          flip=not args.no_flip)
     print(f"camera: {prediction.intrinsics_note}")
     print(f"box (x,y,w,h px): {np.round(prediction.box_xywh_px, 1).tolist()} "
@@ -310,6 +365,6 @@ def run(args: argparse.Namespace) -> int:
     root_mm = prediction.joints_cam_mm[skeleton.ROOT]
     print(f"pelvis at {np.round(root_mm).tolist()} mm (camera frame; depth scales with the "
           f"assumed focal length)")
-    html_path, json_path = write_outputs(prediction, out)
+    html_path, json_path = write_outputs(prediction, out, args.force)
     print(f"wrote {html_path} and {json_path}")
     return 0

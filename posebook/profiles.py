@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import typing
 from dataclasses import dataclass
@@ -29,6 +30,11 @@ class RunConfig:
     # --- data ---------------------------------------------------------------------------
     dataset: str = "synthetic"          # "synthetic" | "h36m"
     h36m_root: str = ""                 # prepared Human3.6M (see `posebook prepare-h36m`)
+    setting: str = "protocol1"          # Human3.6M: "protocol1" (ground-truth boxes, calibrated
+                                        # cameras) | "challenge" (cached detector boxes, one
+                                        # global focal_px, root-relative ground truth)
+    focal_px: float = 1000.0            # challenge: focal length assumed for every camera (posebook's choice)
+    train_on_val: bool = False          # challenge final model: train on S9 S11 too (not held out then)
     occluders: str = "procedural"       # "procedural" | "voc"
     voc_root: str = ""                  # Pascal VOC 2012 root, for occluders="voc"
     n_occluders_bank: int = 300         # procedural occluder bank size
@@ -46,7 +52,8 @@ class RunConfig:
 
     # --- model --------------------------------------------------------------------------
     backbone: str = "mobilenet_v3_small"  # "tiny" | "mobilenet_v3_small" | "resnet18|34|50" | "resnet50v2"
-    pretrained: str = ""                # weights file; "" = look in the torch/timm caches; "none" = random init
+    pretrained: str = ""                # "imagenet" = library cache, else download; "" = cache only;
+                                        # a weights file; "none" = random init
     require_pretrained: bool = False    # missing ImageNet weights: error instead of warning
     input_px: int = 128                 # crop side fed to the network
     stride: int = 16                    # backbone output stride (16 or 32)
@@ -58,11 +65,14 @@ class RunConfig:
 
     # --- training -----------------------------------------------------------------------
     loss: str = "root_relative"         # "root_relative" (challenge) | "absolute" (full H36M)
-    steps: int = 3000
+    loss_frame: str = "camera"          # L1 in the "camera" (original camera's axes; paper) or "crop" frame
+    steps: int = 3000                   # update steps; derived from `epochs` when epochs > 0
+    epochs: float = 0.0                 # > 0: run length in passes over the training set
+    cycle_epochs: float = 0.0           # with epochs: one LR cycle in epochs (0 = the whole run)
     batch_size: int = 32
     lr_min: float = 1e-4
     lr_max: float = 2e-3
-    cycle_steps: int = 1000             # one triangular LR cycle (min -> max -> min)
+    cycle_steps: int = 1000             # one triangular LR cycle (min -> max -> min); from cycle_epochs
     weight_decay: float = 0.0
     bn_momentum: float = 0.0            # BatchNorm running-stat momentum in training; 0 = the backbone's own
     grad_clip: float = 0.0              # 0 = off
@@ -101,6 +111,84 @@ class RunConfig:
     def replace(self, **changes) -> "RunConfig":
         return dataclasses.replace(self, **changes)
 
+    def validate(self) -> "RunConfig":
+        """Raise ValueError naming every field that is of the wrong type, out of range or
+        inconsistent with another; returns self. `train` calls it before writing anything."""
+        problems = [f"{name} must be {_KIND[kind]}, got {value!r}"
+                    for name, kind, value in _fields(self) if not _is(value, kind)]
+        if not problems:
+            problems = [text for ok, text in _rules(self) if not ok]
+        if problems:
+            raise ValueError(f"invalid config ({self.profile or 'no'} profile): "
+                             + "; ".join(problems))
+        return self
+
+
+_KIND = {int: "an int", float: "a number", bool: "true or false", str: "a string",
+         tuple[int, ...]: "a tuple of ints"}
+
+
+def _fields(config: RunConfig):
+    types = typing.get_type_hints(RunConfig)
+    return [(f.name, types[f.name], getattr(config, f.name)) for f in dataclasses.fields(config)]
+
+
+def _is(value, kind) -> bool:
+    if kind is bool or isinstance(value, bool):
+        return kind is bool and isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, (int, float)) and math.isfinite(value)
+    if kind == tuple[int, ...]:
+        return isinstance(value, tuple) and all(_is(v, int) for v in value)
+    return isinstance(value, kind)
+
+
+def _rules(c: RunConfig) -> list[tuple[bool, str]]:
+    """(holds, what is expected) for every range and relation of a well-typed config."""
+    one_of = lambda name, options: (getattr(c, name) in options,  # noqa: E731
+                                    f"{name} must be one of {options}, got {getattr(c, name)!r}")
+    at_least = lambda name, low: (getattr(c, name) >= low,  # noqa: E731
+                                  f"{name} must be >= {low}, got {getattr(c, name)!r}")
+    return [
+        one_of("profile", tuple(PROFILES)), one_of("dataset", ("synthetic", "h36m")),
+        one_of("occluders", ("procedural", "voc")), one_of("stride", (8, 16, 32)),
+        one_of("loss", ("root_relative", "absolute")), one_of("device", ("auto", "cpu", "cuda")),
+        (c.dataset != "h36m" or bool(c.h36m_root.strip()),
+         "dataset='h36m' needs h36m_root (a folder made by `posebook prepare-h36m`)"),
+        (c.occluders != "voc" or bool(c.voc_root.strip()),
+         "occluders='voc' needs voc_root (the VOCdevkit/VOC2012 folder)"),
+        at_least("seed", 0), at_least("data_seed", 0), at_least("n_occluders_bank", 1),
+        at_least("frame_px", 32), at_least("n_train", 1), at_least("n_val", 0),
+        at_least("n_test", 1), at_least("frame_cache_gb", 0), at_least("num_workers", -1),
+        at_least("num_threads", 0), at_least("depth_bins", 1), at_least("root_depth_bins", 1),
+        at_least("canonical_focal_px", 0), at_least("batch_size", 1),
+        (c.steps >= 1 or c.epochs > 0, f"steps must be >= 1 (or epochs > 0), got {c.steps!r}"),
+        at_least("epochs", 0), at_least("cycle_epochs", 0),
+        one_of("setting", ("protocol1", "challenge")), one_of("loss_frame", ("camera", "crop")),
+        (c.focal_px > 0, f"focal_px must be > 0, got {c.focal_px!r}"),
+        (c.setting != "challenge" or c.loss == "root_relative",
+         "setting='challenge' has root-relative ground truth only: set loss=root_relative"),
+        (c.setting != "challenge" or c.dataset == "h36m",
+         "setting='challenge' is a Human3.6M setting: set dataset=h36m"),
+        (not c.train_on_val or c.setting == "challenge",
+         "train_on_val is the challenge's final model: set setting=challenge"),
+        at_least("lr_min", 0), at_least("cycle_steps", 1), at_least("weight_decay", 0),
+        at_least("grad_clip", 0), at_least("snapshots", 0), at_least("eval_every", 0),
+        at_least("checkpoint_every", 0), at_least("ablation_steps", 0),
+        (0 <= c.occlusion_p <= 1, f"occlusion_p must be in [0, 1], got {c.occlusion_p!r}"),
+        (0 <= c.bn_momentum <= 1, f"bn_momentum must be in [0, 1], got {c.bn_momentum!r}"),
+        (c.lr_max > 0, f"lr_max must be > 0, got {c.lr_max!r}"),
+        (c.lr_min <= c.lr_max, f"lr_min ({c.lr_min!r}) must be <= lr_max ({c.lr_max!r})"),
+        (c.input_px >= 16 and c.input_px % c.stride == 0,
+         f"input_px must be a multiple of stride ({c.stride}) and >= 16, got {c.input_px!r}"),
+        (c.box_depth_mm > 0, f"box_depth_mm must be > 0, got {c.box_depth_mm!r}"),
+        (c.root_depth_max_mm > 0, f"root_depth_max_mm must be > 0, got {c.root_depth_max_mm!r}"),
+        (c.dataset != "synthetic" or c.batch_size <= c.n_train,
+         f"batch_size ({c.batch_size}) must be <= n_train ({c.n_train})"),
+        (len(c.ablation_seeds) > 0 and min(c.ablation_seeds) >= 0,
+         f"ablation_seeds must be one or more seeds >= 0, got {c.ablation_seeds!r}"),
+    ]
+
 
 PROFILES: dict[str, RunConfig] = {
     "smoke": RunConfig(
@@ -119,23 +207,43 @@ PROFILES: dict[str, RunConfig] = {
         n_train=50000, n_val=1000, n_test=2000, steps=12000, batch_size=64, cycle_steps=4000,
         lr_min=1e-5, lr_max=5e-4, amp=True, channels_last=True, num_workers=-1,
         ablation_seeds=(0, 1, 2), eval_every=2000, ablation_steps=1000,
-        gpu_augment=True, frame_cache_gb=32.0,
+        gpu_augment=True, frame_cache_gb=32.0, pretrained="imagenet",
     ),
     "paper": RunConfig(
         profile="paper", dataset="h36m", occluders="voc", backbone="resnet50v2", input_px=256,
-        stride=16, depth_bins=16, occlusion_p=0.85, loss="absolute", steps=0, batch_size=64,
-        lr_min=1e-5, lr_max=5e-4, amp=True, channels_last=True, num_workers=-1, snapshots=1,
-        ensemble=False, ablation_seeds=(0, 1, 2), gpu_augment=True,
+        stride=16, depth_bins=16, occlusion_p=0.85, loss="absolute", steps=0, epochs=40.0,
+        cycle_epochs=10.0, batch_size=64, lr_min=1e-5, lr_max=5e-4, amp=True,
+        channels_last=True, num_workers=-1, snapshots=1, ensemble=False,
+        ablation_seeds=(0, 1, 2), gpu_augment=True, pretrained="imagenet", eval_every=5000,
     ),
 }
 
 
+def with_length(config: RunConfig, n_train: int) -> RunConfig:
+    """`config` with ``steps`` and ``cycle_steps`` derived from ``epochs`` and ``cycle_epochs``
+    for a training set of `n_train` samples (an epoch is ``n_train // batch_size`` steps, the
+    whole batches of one pass); unchanged when ``epochs`` is 0. A ``steps`` value other than
+    0 or the derived one is an error (give one length, not two)."""
+    if config.epochs <= 0:
+        return config
+    per_epoch = int(n_train) // config.batch_size
+    if per_epoch < 1:
+        raise ValueError(f"batch_size {config.batch_size} exceeds the training set size {n_train}")
+    steps = max(1, round(config.epochs * per_epoch))
+    if config.steps not in (0, steps):
+        raise ValueError(f"config.steps={config.steps} disagrees with epochs={config.epochs:g} "
+                         f"({config.epochs:g} x {per_epoch} steps per epoch = {steps}); set "
+                         f"steps=0 to derive it, or epochs=0 to give steps")
+    cycle = round(config.cycle_epochs * per_epoch) if config.cycle_epochs > 0 else steps
+    return dataclasses.replace(config, steps=steps, cycle_steps=max(1, min(cycle, steps)))
+
+
 def default_profile_name() -> str:
-    """``$POSEBOOK_PROFILE`` if set, else ``gpu`` when CUDA is available, else ``cpu``."""
-    name = os.environ.get(PROFILE_ENV, "").strip()
+    """``$POSEBOOK_PROFILE`` if set (an empty value counts as unset; blanks are an error), else
+    ``gpu`` when CUDA is available, else ``cpu``."""
+    name = os.environ.get(PROFILE_ENV, "")
     if name:
-        check_name(name)
-        return name
+        return check_name(name, f"${PROFILE_ENV}")
     try:
         import torch
         return "gpu" if torch.cuda.is_available() else "cpu"
@@ -143,15 +251,15 @@ def default_profile_name() -> str:
         return "cpu"
 
 
-def check_name(name: str) -> str:
+def check_name(name: str, what: str = "profile") -> str:
     if name not in PROFILES:
-        raise ValueError(f"unknown profile {name!r}; valid profiles: {', '.join(PROFILES)}")
+        raise ValueError(f"unknown {what} {name!r}; valid profiles: {', '.join(PROFILES)}")
     return name
 
 
 def get(name: str | None = None, overrides: typing.Iterable[str] = ()) -> RunConfig:
     """The profile `name` (None = `default_profile_name()`), with ``key=value`` overrides."""
-    config = PROFILES[check_name(name or default_profile_name())]
+    config = PROFILES[check_name(default_profile_name() if name is None else name)]
     return apply_overrides(config, overrides)
 
 

@@ -31,11 +31,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpoint, paths, profiles, schedule
+from . import checkpoint, paths, profiles, runs, schedule
+from .loss import l1_loss
 from .progress import ProgressLog
 from .profiles import RunConfig
 
-CHECKPOINTS = "checkpoints"
+CHECKPOINTS = runs.CHECKPOINTS
 LOSS_FETCH_EVERY = 20   # steps between copies of the losses to the host (each waits for the device)
 
 
@@ -43,17 +44,13 @@ class NonFiniteLoss(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
-def run_dir_for(name: str) -> Path:
-    if not name or "/" in name or name.startswith("."):
-        raise ValueError(f"run name must be a plain folder name, got {name!r}")
-    return paths.runs_dir() / name
-
-
 def device_for(config: RunConfig) -> torch.device:
     if config.device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if config.device not in ("cpu", "cuda"):
         raise ValueError(f"config.device must be 'auto', 'cpu' or 'cuda', got {config.device!r}")
+    if config.device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device=cuda, but torch sees no CUDA GPU here; use device=auto or cpu")
     return torch.device(config.device)
 
 
@@ -84,14 +81,20 @@ def batch_indices(seed: int, step: int, n: int, batch_size: int) -> tuple[int, n
     return epoch, order[position * batch_size:(position + 1) * batch_size]
 
 
-def l1_loss(pred: dict, joints_cam_mm: torch.Tensor, mode: str) -> torch.Tensor:
-    """Mean absolute coordinate error, mm. mode "root_relative" (challenge) or "absolute"."""
-    if mode == "root_relative":
-        target = joints_cam_mm - joints_cam_mm[:, :1]
-        return (pred["joints_rel_mm"].float() - target).abs().mean()
-    if mode == "absolute":
-        return (pred["joints_cam_mm"].float() - joints_cam_mm).abs().mean()
-    raise ValueError(f"config.loss must be 'root_relative' or 'absolute', got {mode!r}")
+def training_set_size(config: RunConfig) -> int:
+    """Samples in the training set of `config` (Human3.6M: the prepared index's rows)."""
+    if config.dataset == "h36m":
+        from .data import h36m
+        return len(h36m.frames_for_split(config, "train"))
+    return config.n_train
+
+
+def resolve(config: RunConfig) -> RunConfig:
+    """`config` as it trains: a length in epochs converted to steps (`profiles.with_length`)
+    from the training set's size. Idempotent, so a resolved config resolves to itself."""
+    if config.epochs > 0:
+        config = profiles.with_length(config, training_set_size(config))
+    return config
 
 
 class Trainer:
@@ -213,7 +216,8 @@ class Trainer:
         with self.autocast():
             pred = self.forward(self.images(batch),
                                 batch["intrinsics"].to(self.device, non_blocking=True))
-        loss = l1_loss(pred, joints, config.loss)
+        loss = l1_loss(pred, joints, batch["crop_to_frame"].to(self.device, non_blocking=True),
+                       config.loss, config.loss_frame)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip > 0:
@@ -240,10 +244,13 @@ class Trainer:
         first, self.losses = self.step - len(values), []
         for offset, value in enumerate(values):
             if not math.isfinite(value):
+                last = self.ckpt_path("last")
+                kept = (f"the last good checkpoint {last} is kept" if last.is_file()
+                        else "no checkpoint was saved before it")
                 raise NonFiniteLoss(
-                    f"loss is {value} at step {first + offset}; training stopped. The last good "
-                    f"checkpoint {self.ckpt_path('last')} is kept: lower lr_max or set "
-                    f"grad_clip, then --resume")
+                    f"loss is {value} at step {first + offset}; training stopped ({kept}). "
+                    f"--resume only continues the same config: start again with a lower lr_max "
+                    f"or a grad_clip, e.g. --overwrite --set grad_clip=1")
             self.history["loss"].append(value)
 
     # --- loop -----------------------------------------------------------------------------
@@ -300,30 +307,36 @@ def train(config: RunConfig, name: str, resume: bool = False, progress: bool | s
     """Train `config` into runs/<name>/ (see the module docstring); returns the run folder.
 
     resume: continue from checkpoints/last.pt (the config must be the same; the error lists the
-    differing keys). overwrite: delete an existing run of that name first.
+    differing keys). overwrite: replace an existing run of that name, only once the new
+    config has validated and its model and data are built. The folder is locked
+    (`runs.lock`) for the whole run: a second process training the same name fails.
     """
     from . import evaluate
 
-    run_dir = run_dir_for(name)
+    config.validate()
+    config = resolve(config)
+    run_dir = runs.folder(name)
     last = run_dir / CHECKPOINTS / "last.pt"
-    if resume and not last.is_file():
-        raise FileNotFoundError(f"--resume: no checkpoint at {last}")
-    if not resume and run_dir.exists():
-        if not overwrite and (last.is_file() or (run_dir / "metrics.json").is_file()):
+    with runs.lock(run_dir):       # RunLocked while another process writes this folder
+        if resume and not last.is_file():
+            raise FileNotFoundError(f"--resume: no checkpoint at {last}")
+        if (not resume and not overwrite
+                and (last.is_file() or (run_dir / "metrics.json").is_file())):
             raise ValueError(f"run folder {run_dir} already holds a run; use --resume to "
                              f"continue it or --overwrite to start again")
-        shutil.rmtree(run_dir)
-    state = checkpoint.load(last) if resume else None
-    if state is not None:
-        checkpoint.check_same_config(state["config"], config, f"checkpoint {last}")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    paths.write_text_atomic(run_dir / "config.json", config.to_json())
-    trainer = Trainer(config, run_dir, progress)
-    if state is not None:
-        trainer.load_state_dict(state)
-    trainer.fit()
-    evaluate.evaluate_all(run_dir, model=trainer.model, state=trainer.state_dict(),
-                          device=trainer.device)
+        state = checkpoint.load(last) if resume else None
+        if state is not None:
+            checkpoint.check_same_config(state["config"], config, f"checkpoint {last}")
+        trainer = Trainer(config, run_dir, progress)   # model and data: their errors come first
+        if not resume and run_dir.exists():            # only now is the old run replaced
+            shutil.rmtree(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        paths.write_text_atomic(run_dir / "config.json", config.to_json())
+        if state is not None:
+            trainer.load_state_dict(state)
+        trainer.fit()
+        evaluate.evaluate_all(run_dir, model=trainer.model, state=trainer.state_dict(),
+                              device=trainer.device)
     return run_dir
 
 
@@ -331,7 +344,8 @@ def run_cached(config: RunConfig, name: str, force: bool = False,
                progress: bool | str = True) -> Path:
     """runs/<name> if it finished with exactly `config`; otherwise train (resuming an
     unfinished run of the same config, else starting over)."""
-    run_dir = run_dir_for(name)
+    config = resolve(config)
+    run_dir = runs.folder(name)
     saved = run_dir / "config.json"
     same = saved.is_file() and not checkpoint.config_diff(json.loads(saved.read_text()), config)
     if same and not force and (run_dir / "metrics.json").is_file():
@@ -355,9 +369,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    saved = run_dir_for(args.name) / "config.json"
-    if args.resume and args.profile is None and saved.is_file():
-        base = RunConfig.from_dict(json.loads(saved.read_text()))
+    saved = runs.folder(args.name)
+    if args.resume and args.profile is None and (saved / "config.json").is_file():
+        base = runs.load(saved).config
     else:
         base = profiles.get(args.profile)
     config = profiles.apply_overrides(base, args.overrides)
@@ -367,7 +381,11 @@ def run(args) -> int:
     except NonFiniteLoss as error:
         print(f"posebook train: {error}", file=sys.stderr)
         return 3
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    print(f"{run_dir}: test MPJPE {metrics['test']['mpjpe_mm']:.1f} mm "
-          f"(mean-pose baseline {metrics['test']['mean_pose_baseline_mm']:.1f} mm)")
+    from . import evaluate
+    test = json.loads((run_dir / "metrics.json").read_text())["test"]
+    print(f"{run_dir}: test MPJPE {test['mpjpe_mm']:.1f} mm "
+          f"(mean-pose baseline {test['mean_pose_baseline_mm']:.1f} mm)")
+    line = evaluate.protocol1_line(test)
+    if line:
+        print(line)
     return 0

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from posebook import cli
+from posebook import checkpoint, cli
 
 SMOKE = ["--profile", "smoke", "--no-progress", "--set", "checkpoint_every=10"]
 
@@ -70,7 +70,7 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
     assert not (runs / "killed" / "metrics.json").exists(), "run finished before the kill"
-    killed_at = torch.load(last, weights_only=False)["step"]
+    killed_at = checkpoint.load(last)["step"]
     assert 0 < killed_at < 120
 
     # resuming with a different config is an error listing the differing keys
@@ -85,8 +85,8 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
     resumed = json.loads((runs / "killed" / "metrics.json").read_text())
     for key in ("test", "test_occluded", "variants"):
         assert resumed[key] == whole[key]
-    a = torch.load(runs / "whole" / "checkpoints" / "last.pt", weights_only=False)
-    b = torch.load(runs / "killed" / "checkpoints" / "last.pt", weights_only=False)
+    a = checkpoint.load(runs / "whole" / "checkpoints" / "last.pt")
+    b = checkpoint.load(runs / "killed" / "checkpoints" / "last.pt")
     assert a["history"]["loss"] == b["history"]["loss"]
     for name, tensor in a["model"].items():
         assert torch.equal(tensor, b["model"][name]), name

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from cdflib.cdfwrite import CDF
 
-from posebook import cli, skeleton
+from posebook import cli, metrics, skeleton
 from posebook.data import h36m, h36m_cameras, h36m_prepare
 
 BITS = 7  # frame number written into each video frame as 7 black/white blocks
@@ -286,7 +286,7 @@ def test_protocol1_mpjpe_per_action():
     pred = gt + 1000.0                       # a global offset: zero root-relative error
     pred[3:, 5] += [30.0, 40.0, 0.0]         # one joint 50 mm off in the last three poses
     actions = ["Directions 1", "Directions", "TakingPhoto", "WalkDog", "WalkingDog 2", "WalkDog"]
-    table = h36m.protocol1_mpjpe(pred, gt, actions)
+    table = metrics.protocol1_mpjpe(pred, gt, actions)
     assert table["Directions"] == pytest.approx(0.0, abs=1e-9)
     assert table["Photo"] == pytest.approx(0.0, abs=1e-9)
     assert table["WalkDog"] == pytest.approx(50.0 / 17)

@@ -15,12 +15,7 @@ ALLOWED_UPWARD = {
     # issue 17: the `posebook predict` command writes the HTML report viz.predict builds (a
     # lazy import in predict.write_outputs); moving the command's wiring up is a follow-up.
     ("predict", "viz.predict"),
-    # issue 16 (in progress): protocol 1 moves into metrics, so data.h36m stops importing it
-    ("data.h36m", "metrics"),
 }
-ALLOWED_CYCLES = [
-    ["data.h36m", "data.h36m_prepare", "data.h36m"],    # issue 16 (in progress) breaks it
-]
 
 
 def layer_table() -> dict[str, int]:
@@ -102,8 +97,7 @@ def test_no_import_cycle():
     for node in sorted(deps):
         if node not in state:
             visit(node, [node])
-    assert [c for c in cycles if c not in ALLOWED_CYCLES] == [], f"import cycles: {cycles}"
-    assert all(c in cycles for c in ALLOWED_CYCLES), "an allowed cycle is gone: drop it above"
+    assert cycles == [], f"import cycles: {cycles}"
 
 
 def test_the_check_sees_imports_of_every_kind(tmp_path):

@@ -110,15 +110,16 @@ def test_default_checkpoint_is_newest_run(tmp_path, monkeypatch):
     import os
     monkeypatch.setenv("POSEBOOK_RUNS", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="posebook train --profile cpu --name"):
-        predict.find_checkpoint()
+        predict.model_source(None)
     for age, name in [(200, "old"), (100, "new"), (300, "older")]:
         ckpt = tmp_path / name / "checkpoints" / "last.pt"
         ckpt.parent.mkdir(parents=True)
         ckpt.write_bytes(b"x")
         os.utime(ckpt, (1e9 - age, 1e9 - age))
     (tmp_path / "unfinished").mkdir()
-    assert predict.find_checkpoint() == tmp_path / "new"
-    assert predict.resolve_run("older") == tmp_path / "older"
+    assert predict.model_source(None) == tmp_path / "new"
+    (tmp_path / "older" / "config.json").write_text("{}")
+    assert predict.model_source("older") == tmp_path / "older"
 
 
 def run_cli(argv, capsys):
@@ -148,7 +149,8 @@ def test_bad_inputs_fail_cleanly(smoke_run, frame, frame_png, tmp_path, capsys):
         "outside the 256x256 image": [str(frame_png), "--box", "400,400,50,80",
                                       "--checkpoint", str(smoke_run), *out],
         "x,y,w,h": [str(frame_png), "--box", "1,2,3", "--checkpoint", str(smoke_run), *out],
-        "not a run folder": [str(frame_png), *box, "--checkpoint", str(tmp_path), *out],
+        "not a checkpoint file or a run folder": [str(frame_png), *box, "--checkpoint",
+                                                  str(tmp_path), *out],
         ".html": [str(frame_png), *box, "--checkpoint", str(smoke_run),
                   "--out", str(tmp_path / "r.txt")],
     }
@@ -165,7 +167,7 @@ def test_incompatible_checkpoint_fails_cleanly(smoke_run, frame, frame_png, tmp_
     bad_run = tmp_path / "bad-run"
     shutil.copytree(smoke_run, bad_run)
     state = torch.load(bad_run / "checkpoints" / "last.pt", map_location="cpu",
-                       weights_only=False)
+                       weights_only=True)
     state["config"]["depth_bins"] = state["config"]["depth_bins"] * 2
     torch.save(state, bad_run / "checkpoints" / "last.pt")
     out = tmp_path / "out"

@@ -85,22 +85,26 @@ def _tiny_config(**changes):
 
 
 @pytest.mark.parametrize("fetch_every", [1, 20])
-def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch, fetch_every):
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch, fetch_every,
+                                                       capsys):
     """Losses are read every `fetch_every` steps and before every save: a NaN at step 9 is
-    reported as step 9 either way, and no checkpoint or snapshot after it is written."""
+    reported as step 9 either way, and no checkpoint or snapshot after it is written. The
+    advice names the kept checkpoint only when there is one, and starts again (issue 18.6):
+    `--resume` refuses the changed config the advice asks for."""
     monkeypatch.setenv("POSEBOOK_RUNS", str(tmp_path))
     monkeypatch.setattr(train, "LOSS_FETCH_EVERY", fetch_every)
     real_loss = train.l1_loss
     calls = {"n": 0}
 
-    def poisoned(pred, joints, mode):
+    def poisoned(pred, *args):
         calls["n"] += 1
-        loss = real_loss(pred, joints, mode)
+        loss = real_loss(pred, *args)
         return loss * float("nan") if calls["n"] > 9 else loss     # step 9 goes NaN
     monkeypatch.setattr(train, "l1_loss", poisoned)
     with pytest.raises(train.NonFiniteLoss, match="at step 9") as info:
         train.train(_tiny_config(checkpoint_every=4), "nan", progress=False)
-    assert "last.pt" in str(info.value) and "lower lr_max or set grad_clip" in str(info.value)
+    assert "last good checkpoint" in str(info.value) and "last.pt" in str(info.value)
+    assert "--overwrite --set grad_clip" in str(info.value)
     state = checkpoint.load(tmp_path / "nan" / "checkpoints" / "last.pt")
     assert state["step"] == 8 and len(state["history"]["loss"]) == 8
     # snapshots at steps 8 and 12: only the one before the NaN exists, and every file is finite
@@ -115,7 +119,8 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch, fe
     from posebook import cli
     code = cli.main(["train", "--name", "inf", "--profile", "smoke", "--no-progress",
                      "--set", "steps=4", "--set", "cycle_steps=2", "--set", "snapshots=1"])
-    assert code == 3
+    err = capsys.readouterr().err
+    assert code == 3 and "no checkpoint was saved" in err and "last good" not in err
 
 
 def test_loss_history_does_not_depend_on_the_fetch_interval(tmp_path, monkeypatch):

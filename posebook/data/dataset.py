@@ -2,8 +2,8 @@
 
 Every item is a dict (S = config.input_px)::
 
-    image (3, S, S) uint8, intrinsics (3, 3) f32, joints_cam_mm (17, 3) f32, joints_px (17, 2)
-    f32, root_depth_mm () f32, occluded (17,) bool, in_crop (17,) bool, n_occluders () int64,
+    image (3, S, S) uint8, intrinsics (3, 3) f32, crop_to_frame (3, 3) f32, joints_cam_mm (17, 3)
+    f32, joints_px (17, 2) f32, root_depth_mm () f32, occluded (17,) bool, in_crop (17,) bool, n_occluders () int64,
     family () int64, index () int64
 
 Determinism: item i draws its randomness from ``np.random.default_rng([seed, split_id, i,
@@ -92,6 +92,7 @@ class FrameCache:
             meta["checksum"] = np.asarray(_checksum(images, meta))
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            paths.remove_stale_temps(self.path.with_suffix(".npy"))   # a killed build's file
             _check_disk(self.path, n * c * c * 3)
             with paths.atomic_path(self.path.with_suffix(".npy")) as tmp:
                 np.lib.format.open_memmap(tmp, "w+", np.uint8, (n, c, c, 3)).flush()
@@ -325,7 +326,8 @@ class PoseDataset(torch.utils.data.Dataset):
         """Item `key`'s augmentation `Plan` and what it applies to; `key` is an index, or
         (epoch, index) for the training augmentation of that epoch; `wide`: see `_source`.
 
-        Returns (plan, image, image_camera, crop_camera, joints_world_mm (17, 3), family, index).
+        Returns (plan, image, image_camera, crop_camera, joints_world_mm (17, 3), family, index,
+        frame_camera).
         The item's rng is made and used here only (by `augment.draw`).
         """
         epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
@@ -343,17 +345,20 @@ class PoseDataset(torch.utils.data.Dataset):
                             count_max=c.occluder_count_max)
         image, image_cam, frame_cam, box, joints_world, family = self._source(index, wide)
         return (plan, image, image_cam, plan.crop_camera(frame_cam, box, FILL), joints_world,
-                family, index)
+                family, index, frame_cam)
 
     def __getitem__(self, key) -> dict:
         """Item `key`: an index (epoch from `set_epoch`) or (epoch, index)."""
-        plan, image, image_cam, cam, joints_world, family, index = self.plan(key)
+        plan, image, image_cam, cam, joints_world, family, index, frame_cam = self.plan(key)
         crop_image = augment.render(image, image_cam, cam, plan, self._bank or ())
         return {"image": torch.from_numpy(np.ascontiguousarray(crop_image.transpose(2, 0, 1))),
-                **self.labels(plan, cam, joints_world, family, index)}
+                **self.labels(plan, cam, joints_world, family, index, frame_cam)}
 
-    def labels(self, plan, cam, joints_world_mm, family: int, index: int) -> dict:
-        """The ground truth of an item (everything but the image), from its Plan."""
+    def labels(self, plan, cam, joints_world_mm, family: int, index: int, frame_cam) -> dict:
+        """The ground truth of an item (everything but the image), from its Plan.
+        crop_to_frame (3, 3) turns crop-camera coordinates into the original (frame) camera's
+        axes (both share the optical centre), for the loss in the paper's frame
+        (`posebook.loss`)."""
         S = self.side
         joints_cam_mm, joints_px = plan.crop_joints(cam, joints_world_mm)
         occluded = augment.covered_joints(plan.pastes, self._bank, joints_px, (S, S)) \
@@ -361,6 +366,7 @@ class PoseDataset(torch.utils.data.Dataset):
         in_crop = np.all((joints_px >= -0.5) & (joints_px <= S - 0.5), axis=-1)
         return {
             "intrinsics": torch.as_tensor(cam.K, dtype=torch.float32),
+            "crop_to_frame": torch.as_tensor(frame_cam.R @ cam.R.T, dtype=torch.float32),
             "joints_cam_mm": torch.as_tensor(joints_cam_mm, dtype=torch.float32),
             "joints_px": torch.as_tensor(joints_px, dtype=torch.float32),
             "root_depth_mm": torch.tensor(joints_cam_mm[skeleton.ROOT, 2], dtype=torch.float32),

@@ -21,8 +21,8 @@ from ..augment import gpu
 from ..camera import homography, zoom_factor
 from . import dataset as dataset_lib
 
-LABELS = ("intrinsics", "joints_cam_mm", "joints_px", "root_depth_mm", "occluded", "in_crop",
-          "n_occluders", "family", "index")
+LABELS = ("intrinsics", "crop_to_frame", "joints_cam_mm", "joints_px", "root_depth_mm",
+          "occluded", "in_crop", "n_occluders", "family", "index")
 
 
 def collate(items: list[dict]) -> dict:
@@ -56,13 +56,13 @@ class GpuPathItems(torch.utils.data.Dataset):
         self.dataset.set_epoch(epoch)
 
     def __getitem__(self, key) -> dict:
-        plan, image, image_cam, cam, joints_world, family, index = self.dataset.plan(key,
-                                                                                     wide=True)
+        plan, image, image_cam, cam, joints_world, family, index, frame_cam = \
+            self.dataset.plan(key, wide=True)
         frame = np.ascontiguousarray(np.asarray(image).transpose(2, 0, 1))
         return {"frame": torch.from_numpy(frame),
                 "homography": torch.as_tensor(homography(image_cam, cam)),
                 "scale": float(zoom_factor(image_cam, cam)), "plan": plan,
-                **self.dataset.labels(plan, cam, joints_world, family, index)}
+                **self.dataset.labels(plan, cam, joints_world, family, index, frame_cam)}
 
 
 def render(batch: dict, bank: gpu.OccluderBank | None, device) -> dict:

@@ -339,36 +339,3 @@ def frames_for_split(config, split: str, **kwargs) -> H36MFrames:
         raise ValueError("config.h36m_root is empty: set it to the `posebook prepare-h36m` output")
     subjects = TRAIN_SUBJECTS if split == "train" else TEST_SUBJECTS
     return H36MFrames(config.h36m_root, subjects, **kwargs)
-
-
-def protocol1_mpjpe(pred_cam_mm: np.ndarray, gt_cam_mm: np.ndarray,
-                    actions: SequenceType[str]) -> dict[str, float]:
-    """Protocol-1 MPJPE per canonical action and their average ("Average"), mm.
-
-    Root-relative (pelvis subtracted), no Procrustes; the average is over actions, as in the
-    literature tables.
-
-    Args:
-        pred_cam_mm, gt_cam_mm: (N, 17, 3) camera-frame joints, mm.
-        actions: (N,) action names (file spellings are canonicalised).
-    """
-    from .. import metrics
-    errors = metrics.joint_errors(pred_cam_mm, gt_cam_mm, root=skeleton.ROOT)
-    names = [canonical_action(a) for a in actions]
-    if len(names) != len(errors):
-        raise ValueError(f"actions must have length {len(errors)}, got {len(names)}")
-    ids = np.array([ACTIONS.index(a) for a in names])
-    table = metrics.per_group(errors, ids, ACTIONS)
-    result = {a: table[a] for a in ACTIONS if a in table}
-    result["Average"] = float(np.mean(list(result.values())))
-    return result
-
-
-def add_arguments(parser) -> None:
-    from . import h36m_prepare
-    h36m_prepare.add_arguments(parser)
-
-
-def run(args) -> int:
-    from . import h36m_prepare
-    return h36m_prepare.run(args)

@@ -19,7 +19,8 @@ VOC boxes are 1-based and inclusive; the mask is taken inside the box.
 Cutouts are stored ``downscale`` x the original size (0.5 by default, as in the authors' code, so
 that a VOC object is sized for a 256 px person crop; `posebook.augment.occlude` rescales from
 there). The bank is cached as one ``.npz`` under `posebook.paths.cache_dir()`, keyed by the VOC
-path, the annotation folder's listing and the filter parameters.
+path, the size and modification time of every annotation, mask and image, and the filter
+parameters: a changed mask file rebuilds it.
 """
 from __future__ import annotations
 
@@ -138,7 +139,18 @@ def _check_layout(root: Path) -> list[Path]:
 
 
 def _cache_path(root: Path, xml_paths: list[Path], min_area_px: int, downscale: float) -> Path:
-    listing = hashlib.sha1("\n".join(p.name for p in xml_paths).encode()).hexdigest()
+    """The cache file of these inputs: the key holds every annotation's name, and the size and
+    modification time of it, its mask and its image, so changing any of them rebuilds."""
+    def stamp(path: Path) -> str:
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            return "-"
+        return f"{info.st_size}:{info.st_mtime_ns}"
+    masks, images = root / "SegmentationObject", root / "JPEGImages"
+    listing = hashlib.sha1("\n".join(
+        f"{p.name} {stamp(p)} {stamp(masks / (p.stem + '.png'))} {stamp(images / (p.stem + '.jpg'))}"
+        for p in xml_paths).encode()).hexdigest()
     key = json.dumps([CACHE_VERSION, str(root), listing, min_area_px, downscale, SOFT_BORDER_PX])
     digest = hashlib.sha1(key.encode()).hexdigest()[:16]
     return paths.cache_dir() / "voc_occluders" / f"{digest}.npz"

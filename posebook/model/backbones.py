@@ -7,20 +7,24 @@ Names (``config.backbone``): ``resnet50v2`` (pre-activation ResNet-50 v2 as in t
 Output stride s (``config.stride``) is 32, 16 or 8: the last one or two stages lose their stride
 and dilate their convolutions instead (DeepLab style), so the receptive field is kept.
 
-Weights: never downloaded. ``config.pretrained`` may name a local state-dict file (``.pth``/``.pt``
-or ``.safetensors``); ``""`` looks in the library's cache (torch hub's ``checkpoints/`` folder for
-torchvision, the Hugging Face hub cache for timm); ``"none"`` asks for random init. When nothing is
-found the backbone is randomly initialised and a warning names every place looked at
-(``require_pretrained=True`` makes it an error). `Backbone.weights_source` says what was loaded.
+Weights (``config.pretrained``): ``"imagenet"`` (the gpu and paper profiles) loads the ImageNet
+weights of the backbone's library -- timm's ``resnetv2_50.a1h_in1k`` from the Hugging Face hub,
+torchvision's ``*_Weights.DEFAULT`` from torch hub -- from that library's cache, downloading them
+into it when the machine is online (`posebook.weights`); ``""`` looks in the cache only; a path
+names a local state-dict file (``.pth``/``.pt`` or ``.safetensors``); ``"none"`` asks for random
+init. When no weights can be had the backbone is randomly initialised and a warning names the
+file to provide and where (``require_pretrained=True`` makes it an error).
+`Backbone.weights_source` says what was loaded (it goes into metrics.json).
 """
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from .. import weights
 
 log = logging.getLogger(__name__)
 
@@ -108,34 +112,30 @@ def _resnet50v2(stride: int) -> tuple[nn.Module, int, nn.Module]:
 
 # ---- weights ---------------------------------------------------------------------------------
 
-def _cache_candidates(name: str) -> list[Path]:
-    """Where the libraries would have cached ImageNet weights for `name` (files or globs)."""
-    if name == "resnet50v2":
-        hub = Path(os.environ.get("HF_HUB_CACHE") or Path(
-            os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hub")
-        return [hub / "models--timm--resnetv2_50.a1h_in1k" / "snapshots" / "*" / "model.safetensors",
-                hub / "models--timm--resnetv2_50.a1h_in1k" / "snapshots" / "*" / "pytorch_model.bin"]
+TIMM_WEIGHTS = {"resnet50v2": "resnetv2_50.a1h_in1k"}
+TORCHVISION_WEIGHTS = {"mobilenet_v3_small": "MobileNet_V3_Small_Weights",
+                       "resnet18": "ResNet18_Weights", "resnet34": "ResNet34_Weights",
+                       "resnet50": "ResNet50_Weights"}
+
+
+def library_weights_file(name: str, download: bool) -> Path:
+    """The ImageNet weight file of backbone `name` from its library's cache, else downloaded
+    by that library when `download` (`posebook.weights`); WeightsUnavailable names the file."""
+    if name in TIMM_WEIGHTS:
+        import timm
+        repo_id = timm.models.get_pretrained_cfg(TIMM_WEIGHTS[name]).hf_hub_id
+        return weights.hf_hub_file(repo_id, "model.safetensors", download)
+    return weights.torch_hub_file(torchvision_url(name), download)
+
+
+def torchvision_url(name: str) -> str:
+    """Where torchvision publishes the ImageNet weights of backbone `name` (its DEFAULT)."""
     import torchvision
-    enum = {"mobilenet_v3_small": "MobileNet_V3_Small_Weights", "resnet18": "ResNet18_Weights",
-            "resnet34": "ResNet34_Weights", "resnet50": "ResNet50_Weights"}[name]
-    weights = getattr(torchvision.models, enum)
-    checkpoints = Path(torch.hub.get_dir()) / "checkpoints"
-    return [checkpoints / Path(w.url).name for w in weights]
-
-
-def _read_state_dict(path: Path) -> dict:
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-        return load_file(str(path))
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    for key in ("state_dict", "model"):
-        if isinstance(state, dict) and key in state and isinstance(state[key], dict):
-            state = state[key]
-    return state
+    return getattr(torchvision.models, TORCHVISION_WEIGHTS[name]).DEFAULT.url
 
 
 def _load_into(net: nn.Module, path: Path) -> None:
-    state = _read_state_dict(path)
+    state = weights.read_state_dict(path)
     try:
         result = net.load_state_dict(state, strict=False)
     except RuntimeError as error:                 # shape mismatches
@@ -149,29 +149,26 @@ def _load_into(net: nn.Module, path: Path) -> None:
 
 
 def load_pretrained(net: nn.Module, name: str, pretrained: str, require: bool) -> str:
-    """Load ImageNet weights into `net` from disk; returns a description of what was loaded."""
+    """Load ImageNet weights into `net` (see the module docstring); returns what was loaded."""
     if pretrained.lower() in ("none", "random"):
         return "random init (requested)"
     looked = []
-    if pretrained:
+    if pretrained and pretrained != "imagenet":
         path = Path(pretrained).expanduser()
         if path.is_file():
             _load_into(net, path)
             return f"ImageNet weights from {path}"
-        looked.append(str(path))
-    for candidate in _cache_candidates(name):
-        hits = sorted(candidate.parent.parent.glob(f"*/{candidate.name}")) \
-            if candidate.parent.name == "*" else ([candidate] if candidate.is_file() else [])
-        if hits:
-            _load_into(net, hits[-1])
-            return f"ImageNet weights from {hits[-1]}"
-        looked.append(str(candidate))
-    message = (f"no pretrained weights for backbone {name!r} on disk; looked at: "
-               f"{', '.join(looked)}")
+        looked.append(f"{path} does not exist")
+    try:
+        path = library_weights_file(name, download=pretrained == "imagenet")
+        _load_into(net, path)
+        return f"ImageNet weights from {path}"
+    except weights.WeightsUnavailable as error:
+        looked.append(str(error))
+    message = f"no ImageNet weights for backbone {name!r}: {'; '.join(looked)}"
     if require:
-        raise FileNotFoundError(message + " (require_pretrained=True; set config.pretrained to a "
-                                "local state-dict file)")
-    log.warning("%s -- using random init (set config.pretrained to a local file)", message)
+        raise FileNotFoundError(message + " (require_pretrained=True)")
+    log.warning("%s -- using random init", message)
     return "random init (no weights found)"
 
 

@@ -90,13 +90,13 @@ def per_action_table(per_action_mm: dict[str, float], caption: str = "") -> Tabl
 
 
 def find_run(name_or_dir: str | Path):
-    """`evaluate.load_run(name_or_dir)` if that run finished (has metrics.json), else None."""
-    from .. import evaluate
+    """`runs.load(name_or_dir)` if that run finished (has metrics.json), else None."""
+    from .. import runs
     try:
-        run = evaluate.load_run(name_or_dir)
-    except (FileNotFoundError, ValueError, KeyError):
+        run = runs.load(name_or_dir)
+    except (FileNotFoundError, ValueError):
         return None
-    return run if run.metrics else None
+    return run if run.finished else None
 
 
 def protocol1_average(metrics: dict, split: str = "test") -> float | None:

@@ -1,0 +1,100 @@
+"""Pretrained weight files, fetched through the library that publishes them.
+
+* torchvision models (ResNets, MobileNet, the person detector): ``torch.hub`` downloads the
+  file named by the torchvision weights' URL into ``<torch hub dir>/checkpoints/`` (``$TORCH_HOME``,
+  default ``~/.cache/torch/hub``) and reads it from there afterwards.
+* timm models (ResNet-50 v2): ``huggingface_hub`` downloads the file of the model's Hugging Face
+  repository (timm's ``pretrained_cfg.hf_hub_id``) into the Hugging Face cache (``$HF_HOME``,
+  default ``~/.cache/huggingface/hub``) and reads it from there afterwards.
+
+The cache is looked at first; a download is tried only when the file is not there and
+``download`` is true and ``$POSEBOOK_OFFLINE`` (or ``$HF_HUB_OFFLINE``) is not set. When neither
+works, `WeightsUnavailable` names the file to provide and where to put it.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from pathlib import Path
+
+import torch
+
+OFFLINE_ENV = "POSEBOOK_OFFLINE"
+DOWNLOAD_TIMEOUT_S = 60.0    # per network operation (connect, read), not for the whole file
+
+
+class WeightsUnavailable(FileNotFoundError):
+    """Neither the library's cache nor a download gave the weight file."""
+
+
+def offline() -> bool:
+    """True when ``$POSEBOOK_OFFLINE`` or ``$HF_HUB_OFFLINE`` is set to a true value."""
+    return any(os.environ.get(k, "").strip().lower() in ("1", "true", "yes")
+               for k in (OFFLINE_ENV, "HF_HUB_OFFLINE"))
+
+
+@contextlib.contextmanager
+def _socket_timeout(seconds: float):
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(old)
+
+
+def torch_hub_file(url: str, download: bool = True) -> Path:
+    """The torchvision weight file of `url`: from ``<hub dir>/checkpoints/<file name>``, else
+    downloaded there by ``torch.hub`` (any URL urllib opens, ``file://`` included)."""
+    path = Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
+    if path.is_file():
+        return path
+    if not download or offline():
+        raise WeightsUnavailable(f"{path} is not there and downloading is off; download {url} "
+                                 f"and put it there")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with _socket_timeout(DOWNLOAD_TIMEOUT_S):
+            torch.hub.download_url_to_file(url, str(path), progress=False)
+    except Exception as error:  # noqa: BLE001 - any network failure: say which file to provide
+        raise WeightsUnavailable(f"could not download {url} ({type(error).__name__}: "
+                                 f"{str(error)[:120]}); download it yourself and put it at "
+                                 f"{path}") from error
+    return path
+
+
+def hf_hub_file(repo_id: str, filename: str = "model.safetensors", download: bool = True) -> Path:
+    """The file `filename` of the Hugging Face repository `repo_id`: from the Hugging Face cache,
+    else downloaded into it by ``huggingface_hub``."""
+    from huggingface_hub import constants, hf_hub_download
+    try:
+        return Path(hf_hub_download(repo_id, filename, local_files_only=True))
+    except Exception:  # noqa: BLE001 - not cached (huggingface_hub raises several kinds)
+        pass
+    url = f"https://huggingface.co/{repo_id}/resolve/main/{filename}"
+    where = (f"{constants.HF_HUB_CACHE}/models--{repo_id.replace('/', '--')}/snapshots/<rev>/"
+             f"{filename} (or give the file as config.pretrained)")
+    if not download or offline():
+        raise WeightsUnavailable(f"{repo_id}/{filename} is not in the Hugging Face cache and "
+                                 f"downloading is off; download {url} to {where}")
+    try:
+        with _socket_timeout(DOWNLOAD_TIMEOUT_S):
+            return Path(hf_hub_download(repo_id, filename, etag_timeout=DOWNLOAD_TIMEOUT_S))
+    except Exception as error:  # noqa: BLE001
+        raise WeightsUnavailable(f"could not download {url} ({type(error).__name__}: "
+                                 f"{str(error)[:120]}); download it yourself to {where}") from error
+
+
+def read_state_dict(path: Path) -> dict:
+    """A state dict from a ``.safetensors`` or ``torch.save`` file (a nested "state_dict" or
+    "model" entry is unwrapped)."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+        return load_file(str(path))
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and key in state and isinstance(state[key], dict):
+            state = state[key]
+    return state
