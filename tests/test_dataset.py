@@ -17,6 +17,7 @@ def _cache(tmp_path, monkeypatch):
 
 
 SPEC = {"image": (torch.uint8, (3, 48, 48)), "intrinsics": (torch.float32, (3, 3)),
+        "crop_to_frame": (torch.float32, (3, 3)),
         "joints_cam_mm": (torch.float32, (17, 3)), "joints_px": (torch.float32, (17, 2)),
         "root_depth_mm": (torch.float32, ()), "occluded": (torch.bool, (17,)),
         "in_crop": (torch.bool, (17,)), "n_occluders": (torch.int64, ()),
