@@ -2,31 +2,20 @@
 renderer's stages: perspective crop with geometric jitter, occlusion (p = 1, the worst case),
 appearance.
 
-Prints one JSON line per crop size: {"bench", "side_px", "ms_per_image", ..., "device"}.
-Run: ``python benchmarks/bench_augment.py [--n 300]``.
+Prints one JSON line per crop size (common fields plus side_px, ms_per_image and its parts).
+Run: ``python benchmarks/bench_augment.py [--n 300] [--sides 256,128]``.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import platform
 import time
 
 import cv2
 import numpy as np
+import torch
 
+import common
 from posebook import augment, camera
 from posebook.data import occluders, synthetic
-
-
-def cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def bench(frames, bank, side: int, n: int, rng: np.random.Generator) -> dict:
@@ -47,23 +36,27 @@ def bench(frames, bank, side: int, n: int, rng: np.random.Generator) -> dict:
         for key, dt in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
             parts[key] += dt
     ms = {k: round(1e3 * v / n, 3) for k, v in parts.items()}
-    return {"bench": "augment", "side_px": side, "ms_per_image": round(sum(ms.values()), 3),
-            **{f"ms_{k}": v for k, v in ms.items()}, "n": n, "threads": 1,
-            "device": f"CPU {cpu_name()} (1 core)"}
+    return {"side_px": side, "ms_per_image": round(sum(ms.values()), 3),
+            "images_per_s": round(1e3 / max(sum(ms.values()), 1e-9), 1),
+            **{f"ms_{k}": v for k, v in ms.items()}, "n": n}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.parser(__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=300, help="images per size")
     parser.add_argument("--frame-px", type=int, default=512)
+    parser.add_argument("--sides", default="256,128", help="crop sides, comma-separated")
     args = parser.parse_args()
+    config, _ = common.setup(args)
     cv2.setNumThreads(1)
+    torch.set_num_threads(1)
     rng = np.random.default_rng(0)
     frames = [synthetic.make_frame(rng, args.frame_px) for _ in range(8)]
     bank = occluders.procedural_bank(rng, 300)
-    for side in (256, 128):
-        bench(frames, bank, side, 20, rng)  # warm-up
-        print(json.dumps(bench(frames, bank, side, args.n, rng)), flush=True)
+    for side in (int(s) for s in args.sides.split(",")):
+        bench(frames, bank, side, args.warmup, rng)
+        common.emit("augment", args, config, torch.device("cpu"), 1, frame_px=args.frame_px,
+                    **bench(frames, bank, side, args.n, rng))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Inference speed: images/s at a batch size and single-image latency (eval mode,
-torch.inference_mode, bf16 autocast when the profile has amp=True, channels_last when it has
-channels_last=True, optional torch.compile). FLOPs per image from torch.utils.flop_counter.
+torch.inference_mode, the training's autocast (`posebook.runtime`) when amp=True, channels_last
+when the profile has it, torch.compile with --compile or the profile's compile=True; eager with
+--set compile=false). FLOPs per image from torch.utils.flop_counter.
 
     python benchmarks/bench_inference.py --profile smoke --batch 32
     python benchmarks/bench_inference.py --profile gpu --batch 256 --compile
@@ -21,13 +22,14 @@ def main() -> None:
     p.add_argument("--latency-steps", type=int, default=20, help="timed batch-1 calls")
     args = p.parse_args()
     config, device = common.setup(args)
+    config = config.replace(compile=bool(args.compile or config.compile))
     batch = args.batch or (256 if device.type == "cuda" else config.batch_size)
     torch.manual_seed(0)
     net = model_lib.build(config.replace(pretrained="none")).to(device).eval()
     flops = model_lib.flops_per_image(net)
     if config.channels_last:
         net = net.to(memory_format=torch.channels_last)
-    forward = torch.compile(net) if args.compile or config.compile else net
+    forward = torch.compile(net) if config.compile else net
     S = config.input_px
     f = 1.5 * S
     K1 = torch.tensor([[f, 0, (S - 1) / 2], [0, f, (S - 1) / 2], [0, 0, 1]], device=device)
@@ -48,9 +50,8 @@ def main() -> None:
     median = statistics.median(times)
     peak, peak_source = common.peak_flops(device)
     achieved = flops * batch / median
-    common.emit("inference", args, config, device, batch, backbone=config.backbone,
-                input_px=S, amp_bf16=config.amp, channels_last=config.channels_last,
-                compile=bool(args.compile or config.compile), steps=args.steps,
+    common.emit("inference", args, config, device, batch, **common.run_fields(config, device),
+                steps=args.steps,
                 batch_ms_median=round(1e3 * median, 3), images_per_s=round(batch / median, 2),
                 images_per_s_best=round(batch / min(times), 2),
                 latency_ms_median_batch1=round(1e3 * statistics.median(lat), 3),

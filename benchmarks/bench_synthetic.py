@@ -2,14 +2,13 @@
 
     python benchmarks/bench_synthetic.py [--frame-px 512] [--input-px 128] [--n 200]
 
+(one core; the profile's data settings with these sizes)
+
 render: frames/s of `make_frame` (person + room); sample_uncached: render + perspective crop +
 augmentation per item (PoseDataset with cache="none"); sample_cached: the same items from the
 frame cache (one reprojection of the cached wide crop + augmentation).
 """
-import argparse
-import json
 import os
-import platform
 import tempfile
 import time
 
@@ -17,7 +16,7 @@ import cv2
 import numpy as np
 import torch
 
-from posebook import profiles
+import common
 from posebook.data import synthetic
 from posebook.data.dataset import PoseDataset
 
@@ -31,35 +30,35 @@ def _rate(fn, n):
 
 
 def main():
-    parser = argparse.ArgumentParser()
+    parser = common.parser(__doc__.splitlines()[0])
     parser.add_argument("--frame-px", type=int, default=512)
     parser.add_argument("--input-px", type=int, default=128)
     parser.add_argument("--n", type=int, default=200)
     args = parser.parse_args()
+    base, _ = common.setup(args)
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
-    device = f"{platform.processor() or platform.machine()}, 1 core (cv2/torch threads = 1)"
-    common = dict(frame_px=args.frame_px, device=device)
+    config = base.replace(n_train=args.n, frame_px=args.frame_px, input_px=args.input_px)
+
+    def emit(measure, **values):
+        common.emit("synthetic", args, config, torch.device("cpu"), 1, measure=measure,
+                    frame_px=args.frame_px, **values)
     per_s, ms = _rate(lambda i: synthetic.make_frame(np.random.default_rng(i), args.frame_px),
                       args.n)
-    print(json.dumps(dict(measure="render", frames_per_s=round(per_s, 1), ms_per_frame=round(ms, 2),
-                          **common)))
-    config = profiles.get("cpu").replace(n_train=args.n, frame_px=args.frame_px,
-                                         input_px=args.input_px)
+    emit("render", images_per_s=round(per_s, 1), ms_per_frame=round(ms, 2))
     with tempfile.TemporaryDirectory() as cache:
         os.environ["POSEBOOK_CACHE"] = cache
         direct = PoseDataset(config, "train", cache="none")
         per_s, ms = _rate(lambda i: direct[i], args.n)
-        print(json.dumps(dict(measure="sample_uncached", samples_per_s=round(per_s, 1),
-                              ms_per_sample=round(ms, 2), input_px=args.input_px, **common)))
+        emit("sample_uncached", images_per_s=round(per_s, 1), ms_per_sample=round(ms, 2),
+             input_px=args.input_px)
         cached = PoseDataset(config, "train")
         start = time.perf_counter()
         cached[0]
         build_s = time.perf_counter() - start
         per_s, ms = _rate(lambda i: cached[i], args.n)
-        print(json.dumps(dict(measure="sample_cached", samples_per_s=round(per_s, 1),
-                              ms_per_sample=round(ms, 2), cache_build_s=round(build_s, 2),
-                              input_px=args.input_px, **common)))
+        emit("sample_cached", images_per_s=round(per_s, 1), ms_per_sample=round(ms, 2),
+             cache_build_s=round(build_s, 2), input_px=args.input_px)
 
 
 if __name__ == "__main__":

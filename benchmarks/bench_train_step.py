@@ -1,9 +1,11 @@
 """Training-step speed, model only (synthetic tensors, no data loading): images/s, FLOPs per
 image (torch.utils.flop_counter, forward) and MFU (3x forward FLOPs per trained image / peak).
 
-The loop uses the fast-path settings itself: Adam (fused on CUDA), bf16 autocast when the profile
-has amp=True, channels_last when the profile has channels_last=True, torch.compile with
---compile, and train.l1_loss. --profile-trace prints torch.profiler's top-15 ops of one step.
+The loop uses the training's settings: Adam (fused on CUDA), the precision of
+`posebook.runtime.precision_for` (amp=True: bf16 autocast, or float16 + GradScaler where the GPU
+has no bf16), channels_last when the profile has channels_last=True, torch.compile with
+--compile (--compile-mode, e.g. reduce-overhead for CUDA graphs), and the training loss (posebook.loss.l1_loss).
+peak_mem_gib is the peak GPU memory of the timed steps. --profile-trace prints torch.profiler's top-15 ops of one step.
 images_per_s is the median of steps timed one by one (a device sync after each);
 images_per_s_pipelined times the same number of steps back to back with one sync at the end, as
 training runs them (the host queues the next step while the device works).
@@ -19,20 +21,22 @@ import statistics
 import torch
 
 import common
-from posebook import model as model_lib
-from posebook.train import l1_loss
+from posebook import model as model_lib, runtime
+from posebook.loss import l1_loss
 
 
-def make_step(config, device, batch: int, compile_model: bool):
+def make_step(config, device, batch: int, compile_model: bool, mode: str | None = None):
     torch.manual_seed(0)
     net = model_lib.build(config.replace(pretrained="none")).to(device)
     flops = model_lib.flops_per_image(net)
     if config.channels_last:
         net = net.to(memory_format=torch.channels_last)
     net.train()
-    forward = torch.compile(net) if compile_model else net
+    forward = torch.compile(net, mode=mode) if compile_model else net
     fused = device.type == "cuda"
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-4, fused=fused)
+    precision = runtime.precision_for(config, device)
+    scaler = runtime.grad_scaler(precision, device)
     S = config.input_px
     g = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (batch, 3, S, S), dtype=torch.uint8, generator=g)
@@ -45,12 +49,13 @@ def make_step(config, device, batch: int, compile_model: bool):
         images = images.contiguous(memory_format=torch.channels_last)
 
     def step():
-        with common.autocast(config, device):
+        with runtime.autocast(precision, device):
             pred = forward(images, K)
         loss = l1_loss(pred, joints, crop_to_frame, config.loss, config.loss_frame)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
         return loss
 
     return step, flops, fused
@@ -59,21 +64,25 @@ def make_step(config, device, batch: int, compile_model: bool):
 def main() -> None:
     p = common.parser(__doc__.splitlines()[0])
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--compile-mode", default=None, help="torch.compile mode (with --compile)")
     p.add_argument("--profile-trace", action="store_true",
                    help="print torch.profiler key_averages top-15 for one step")
     args = p.parse_args()
     config, device = common.setup(args)
     batch = args.batch or config.batch_size
-    step, flops, fused = make_step(config, device, batch, args.compile or config.compile)
+    config = config.replace(compile=bool(args.compile or config.compile))
+    step, flops, fused = make_step(config, device, batch, config.compile, args.compile_mode)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     times = common.timed(step, args.steps, args.warmup, device)
     median = statistics.median(times)
     pipelined = common.timed(lambda: [step() for _ in range(args.steps)], 1, 0, device)[0]
     peak, peak_source = common.peak_flops(device)
     images_per_s = batch / median
     achieved = 3 * flops * images_per_s
-    common.emit("train_step", args, config, device, batch, backbone=config.backbone,
-                input_px=config.input_px, amp_bf16=config.amp, channels_last=config.channels_last,
-                compile=bool(args.compile or config.compile), fused_adam=fused,
+    common.emit("train_step", args, config, device, batch, **common.run_fields(config, device),
+                compile_mode=args.compile_mode, fused_adam=fused,
+                peak_mem_gib=common.peak_memory_gib(device),
                 steps=args.steps, step_ms_median=round(1e3 * median, 3),
                 step_ms_min=round(1e3 * min(times), 3), images_per_s=round(images_per_s, 2),
                 images_per_s_best=round(batch / min(times), 2),

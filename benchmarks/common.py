@@ -19,7 +19,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
 
-from posebook import profiles  # noqa: E402
+from posebook import profiles, runtime  # noqa: E402
 
 # Dense bf16 tensor-core peaks (vendor datasheets, no sparsity), FLOP/s.
 PEAK_BF16_FLOPS = {"H100 SXM": 989e12, "H100 PCIe": 756e12, "H100 NVL": 835e12, "H200": 989e12,
@@ -45,21 +45,14 @@ def parser(description: str, batch: int | None = None) -> argparse.ArgumentParse
 
 
 def setup(args) -> tuple[profiles.RunConfig, torch.device]:
-    """Resolve the profile and device; set the torch thread count (--threads, else the
-    profile's num_threads, else torch's default)."""
-    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu")
-                          if args.device == "auto" else args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
+    """Resolve the profile, then `posebook.runtime.setup` (the training's own device, threads,
+    determinism / fast-math settings); --threads overrides the profile's num_threads."""
+    if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: no CUDA device is available")
-    config = profiles.get(args.profile, args.overrides)
-    threads = args.threads or getattr(config, "num_threads", 0)
-    if threads and device.type == "cpu":
-        torch.set_num_threads(threads)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    return config, device
+    config = profiles.get(args.profile, args.overrides).replace(device=args.device)
+    if args.threads:
+        config = config.replace(num_threads=args.threads)
+    return config, runtime.setup(config)
 
 
 def cpu_name() -> str:
@@ -133,5 +126,19 @@ def emit(bench: str, args, config, device: torch.device, batch: int, **values) -
 
 
 def autocast(config, device: torch.device):
-    """bf16 autocast when the profile asks for it (config.amp)."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bool(config.amp))
+    """The training's autocast for `config` on `device` (runtime.precision_for)."""
+    return runtime.autocast(runtime.precision_for(config, device), device)
+
+
+def run_fields(config, device: torch.device) -> dict:
+    """The settings that change a training step's speed, as recorded in every train record."""
+    return dict(backbone=config.backbone, input_px=config.input_px,
+                precision=runtime.precision_for(config, device).name,
+                channels_last=config.channels_last, compile=config.compile)
+
+
+def peak_memory_gib(device: torch.device) -> float | None:
+    """Peak memory allocated by tensors on a CUDA device since the last reset, GiB."""
+    if device.type != "cuda":
+        return None
+    return round(torch.cuda.max_memory_allocated(device) / 2 ** 30, 3)

@@ -5,7 +5,7 @@ Modules by layer, lowest first (the design's module list). A module imports only
 layer or below, never in a circle; tests/test_layers.py reads this table and checks every
 import in the package against it, and that it names every module of the tree:
 
-    1 foundations  skeleton paths profiles schedule progress distortion weights
+    1 foundations  skeleton paths profiles schedule progress distortion weights runtime
     2 geometry     camera crop
     3 augment      augment
     4 data         data
@@ -13,7 +13,7 @@ import in the package against it, and that it names every module of the tree:
     6 metrics      metrics loss
     7 runs         runs checkpoint
     8 tasks        train evaluate detect predict ablation
-    9 reading      viz book cli __main__
+    9 reading      viz book choices cli __main__
 
 `augment` (draw a sample's Plan; its CPU and GPU renderers), `data` (frame sources, caches,
 samples), `model` and `viz` are packages; chapters import `posebook`, never each other.

@@ -10,7 +10,8 @@ Beyond the paper: the error of covered vs uncovered joints (from metrics.json) a
 the number of occluders in the occluded test image (`per_count`, computed here from the run's
 predictions and cached as ``runs/<name>/ablation.json``).
 
-Run length: ``config.ablation_steps`` (0 = ``config.steps``). The LR cycle keeps the profile's
+Run length: ``config.ablation_steps`` (0 = ``config.steps``, or the profile's ``epochs``, which
+`train` converts to steps from the training set's size, as for the `paper` profile). The LR cycle keeps the profile's
 length, capped at the run length: a run shorter than one cycle is a single cycle, so its snapshot
 "ensemble" is its final weights (averaging in weights from a third of a short run hurts).
 """
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import evaluate, metrics, paths, runs, train
+from . import evaluate, metrics, paths, runs, runtime, train
 from .profiles import RunConfig
 
 PROBABILITIES = (0.0, 0.15, 0.5, 0.85)
@@ -39,12 +40,15 @@ def run_config(base: RunConfig, p: float, seed: int) -> RunConfig:
     """`base` with occlusion probability `p`, `seed`, and the ablation run length."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"occlusion probability p must be in [0, 1], got {p!r}")
+    if base.epochs > 0 and not base.ablation_steps:     # the profile's length in epochs
+        return base.replace(occlusion_p=float(p), seed=int(seed))
     steps = base.ablation_steps or base.steps
     if steps < 1:
         raise ValueError(f"config.ablation_steps must be >= 0 and steps >= 1, got "
                          f"ablation_steps={base.ablation_steps}, steps={base.steps}")
     cycle = min(base.cycle_steps, steps)
-    return base.replace(occlusion_p=float(p), seed=int(seed), steps=steps, cycle_steps=cycle)
+    return base.replace(occlusion_p=float(p), seed=int(seed), steps=steps, cycle_steps=cycle,
+                        epochs=0.0, cycle_epochs=0.0)
 
 
 def run_name(config: RunConfig) -> str:
@@ -155,12 +159,9 @@ def default_jobs(base: RunConfig) -> int:
     else 1. With num_workers = -1 the loader takes every core but one, so that is 1 run."""
     import os
 
-    import torch
-
     from .data.dataset import loader_workers
 
-    on_cpu = base.device == "cpu" or (base.device == "auto" and not torch.cuda.is_available())
-    if not on_cpu or base.num_threads < 1:
+    if runtime.pick_device(base).type != "cpu" or base.num_threads < 1:
         return 1
     return max(1, (os.cpu_count() or 1) // (base.num_threads + loader_workers(base)))
 
@@ -177,11 +178,8 @@ def _warm(args) -> None:
 
 def _train_one(args) -> str:
     """Worker: train (or re-use) one run, then its per-count breakdown; returns the run folder."""
-    import torch
-
     config, name, force = RunConfig.from_dict(args[0]), args[1], args[2]
-    if config.num_threads > 0:
-        torch.set_num_threads(config.num_threads)
+    runtime.set_threads(config)
     run_dir = train.run_cached(config, name, force=force, progress=False)
     per_count(run_dir)
     return str(run_dir)

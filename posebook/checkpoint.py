@@ -22,8 +22,11 @@ from .profiles import RunConfig
 def save(path: str | Path, state: dict) -> Path:
     """Write `state` (tensors, numbers, dicts) to `path` atomically; returns the path."""
     path = Path(path)
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    try:   # through a Python file: a full disk is an OSError (ENOSPC), not torch's RuntimeError
+        with atomic_path(path) as tmp, open(tmp, "wb") as file:
+            torch.save(state, file)
+    except OSError as error:
+        raise OSError(error.errno, f"cannot write checkpoint {path}: {error.strerror}") from error
     return path
 
 

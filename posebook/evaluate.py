@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import metrics, paths, runs
+from . import metrics, paths, runs, runtime
 from .profiles import RunConfig
 
 SPLITS = ("test", "test_occluded")
@@ -118,21 +118,6 @@ def _models(run_dir: Path, device: str, model=None) -> tuple[list, list[int], in
     return models, list(range(len(names))) or [last], last
 
 
-def pick_device(config: RunConfig, device=None) -> torch.device:
-    """`device` if given, else config.device ("auto": CUDA when available)."""
-    if device is not None:
-        return torch.device(device)
-    if config.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(config.device)
-
-
-def set_threads(config: RunConfig) -> None:
-    """Apply config.num_threads (torch CPU threads; 0 leaves torch's default)."""
-    if config.num_threads > 0:
-        torch.set_num_threads(config.num_threads)
-
-
 def evaluate(run_dir: str | Path, split: str = "test", flip: bool = True,
              ensemble: bool = True, device=None) -> dict:
     """Metrics of one split for one setting: flip TTA on/off, snapshot ensemble on/off."""
@@ -141,8 +126,7 @@ def evaluate(run_dir: str | Path, split: str = "test", flip: bool = True,
     run_dir = runs.resolve(run_dir)
     last = runs.load(run_dir).state("last")
     config = RunConfig.from_dict(last["config"])
-    set_threads(config)
-    device = pick_device(config, device)
+    device = runtime.setup(config, device)
     models, snaps, last_index = _models(run_dir, device)
     dataset = PoseDataset(config, split)
     result = collect(models, dataset, config, device, flip_variants=(flip,))
@@ -175,8 +159,7 @@ def evaluate_all(run_dir: str | Path, model=None, state: dict | None = None,
     run_dir = runs.resolve(run_dir)
     state = state or runs.load(run_dir).state("last")
     config = RunConfig.from_dict(state["config"])
-    set_threads(config)
-    device = pick_device(config, device)
+    device = runtime.setup(config, device)
     models, snaps, last_index = _models(run_dir, device, model)
     last = [last_index]
     out = {"name": run_dir.name, "profile": config.profile, "dataset": config.dataset,

@@ -41,7 +41,7 @@ class Prediction:
         crop_image: (S, S, 3) uint8 model input. crop_camera: the crop's `Camera`.
         joints_cam_mm: (17, 3) joints in the image's camera frame (x right, y down, z forward).
         joints_px: (17, 2) the joints projected into the image.
-        checkpoint: the run folder of the model; profile: its profile name.
+        checkpoint: the run folder or checkpoint file of the model; profile: its profile name.
     """
 
     image: np.ndarray
@@ -184,8 +184,11 @@ def pose_in_box(model, config, image: np.ndarray, camera, box_xywh_px: np.ndarra
     from .model import flip_tta
     crop_image, crop_cam = crop.perspective_crop(image, camera, box_xywh_px,
                                                  out_side=config.input_px)
+    params = getattr(model, "parameters", None)       # the inputs go to the model's device
+    device = next(params()).device if params else torch.device("cpu")
     images = torch.from_numpy(np.ascontiguousarray(crop_image)).permute(2, 0, 1)[None]
     intrinsics = torch.as_tensor(np.asarray(crop_cam.K), dtype=torch.float32)[None]
+    images, intrinsics = images.to(device), intrinsics.to(device)
     with torch.inference_mode():
         out = flip_tta(model, images, intrinsics) if flip else model(images, intrinsics)
     joints_crop_mm = out["joints_cam_mm"][0].double().cpu().numpy()
@@ -293,13 +296,12 @@ def _written_by_predict(path: Path) -> bool:
     """`path` is a page or JSON that `write_outputs` wrote (and so may be replaced)."""
     if not path.is_file():
         return False
-    head = path.read_bytes()[:400].decode("utf-8", "replace")
     if path.suffix.lower() == ".json":
         try:
             return json.loads(path.read_text()).get("written_by") == WRITTEN_BY
         except (ValueError, AttributeError, UnicodeDecodeError):
             return False
-    return f"<title>{WRITTEN_BY}</title>" in head
+    return f"<title>{WRITTEN_BY}</title>" in path.read_bytes()[:400].decode("utf-8", "replace")
 
 
 def write_outputs(prediction: Prediction, out_html: str | Path,
@@ -335,7 +337,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="replace existing output files that posebook did not write")
     parser.add_argument("--detector", default="hog", choices=("hog", "torchvision"))
     parser.add_argument("--detector-weights", default=None, metavar="FILE",
-                        help="local weights file for --detector torchvision (never downloaded)")
+                        help="weights file for --detector torchvision (default: "
+                             "torchvision's, downloaded when online)")
     parser.add_argument("--detector-arch", default="fasterrcnn_resnet50_fpn")
     parser.add_argument("--min-score", type=float, default=None,
                         help="detector score threshold (HOG: SVM margin, default 0.5)")

@@ -20,7 +20,6 @@ them (every `LOSS_FETCH_EVERY` steps and before saving, evaluating, logging).
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import shutil
@@ -31,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpoint, paths, profiles, runs, schedule
+from . import checkpoint, paths, profiles, runs, runtime, schedule
 from .loss import l1_loss
 from .progress import ProgressLog
 from .profiles import RunConfig
@@ -42,16 +41,6 @@ LOSS_FETCH_EVERY = 20   # steps between copies of the losses to the host (each w
 
 class NonFiniteLoss(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
-
-
-def device_for(config: RunConfig) -> torch.device:
-    if config.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if config.device not in ("cpu", "cuda"):
-        raise ValueError(f"config.device must be 'auto', 'cpu' or 'cuda', got {config.device!r}")
-    if config.device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device=cuda, but torch sees no CUDA GPU here; use device=auto or cpu")
-    return torch.device(config.device)
 
 
 class RunBatches:
@@ -105,14 +94,8 @@ class Trainer:
         from .data.dataset import PoseDataset
 
         self.config, self.run_dir, self.progress = config, Path(run_dir), progress
-        self.device = device_for(config)
-        if self.device.type == "cuda":  # fast path: autotuned convolutions, TF32 matmuls
-            torch.backends.cudnn.benchmark = True
-            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-        if self.device.type == "cpu":
-            torch.use_deterministic_algorithms(True, warn_only=True)
-            if config.num_threads > 0:
-                torch.set_num_threads(config.num_threads)
+        self.device = runtime.setup(config)    # threads, determinism (CPU), fast math (CUDA)
+        self.precision = runtime.precision_for(config, self.device)   # bf16, or fp16 + scaler
         torch.manual_seed(config.seed)
         self.model = model_lib.build(config).to(self.device)
         if config.bn_momentum > 0:   # short runs: running stats must catch up with the weights
@@ -125,6 +108,7 @@ class Trainer:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr_min,
                                           weight_decay=config.weight_decay,
                                           fused=self.device.type == "cuda")
+        self.scaler = runtime.grad_scaler(self.precision, self.device)  # float16 only
         self.train_set = PoseDataset(config, "train")
         if config.gpu_augment:  # workers draw the augmentation, `update` renders on the device
             from .data import gpu_items
@@ -148,7 +132,8 @@ class Trainer:
                 "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "torch_rng": torch.get_rng_state(), "history": self.history,
                 "pose_sum": self.pose_sum, "pose_count": self.pose_count,
-                "seconds": self.seconds, "backbone_weights": self.backbone_weights}
+                "seconds": self.seconds, "backbone_weights": self.backbone_weights,
+                "scaler": self.scaler.state_dict()}   # {} unless float16
 
     def load_state_dict(self, state: dict) -> None:
         checkpoint.check_same_config(state["config"], self.config,
@@ -160,6 +145,8 @@ class Trainer:
         self.backbone_weights = state.get("backbone_weights", self.backbone_weights)
         self.pose_sum, self.pose_count = state["pose_sum"], int(state["pose_count"])
         self.seconds = float(state.get("seconds", 0.0))
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
 
     def ckpt_path(self, which: str) -> Path:
         return self.run_dir / CHECKPOINTS / f"{which}.pt"
@@ -182,11 +169,6 @@ class Trainer:
                             "model": self.model.state_dict(), "config": self.config.to_dict()})
 
     # --- one update -----------------------------------------------------------------------
-    def autocast(self):
-        if not self.config.amp:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=torch.bfloat16)
-
     def images(self, batch: dict) -> torch.Tensor:
         images = batch["image"].to(self.device, non_blocking=True)
         if self.config.channels_last:
@@ -202,27 +184,34 @@ class Trainer:
         return gpu_items.render(batch, self.bank, self.device)
 
     def update(self, batch: dict) -> torch.Tensor:
-        """One optimizer step; returns the loss (mm) as a detached 0-dim tensor on the device,
-        unread: reading it makes the host wait. It joins `self.losses` (see `fetch_losses`)."""
+        """One optimizer step on a loader batch (rendered first with gpu_augment); returns the
+        loss (mm) as a detached 0-dim tensor on the device, unread: reading it makes the host
+        wait. It joins `self.losses` (see `fetch_losses`)."""
+        return self.train_step(self.render(batch) if self.config.gpu_augment else batch)
+
+    def train_step(self, batch: dict) -> torch.Tensor:
+        """`update` without the rendering: image (B, 3, S, S) uint8 (host or device),
+        intrinsics (B, 3, 3), crop_to_frame (B, 3, 3) and joints_cam_mm (B, J, 3) on the host
+        (pinned on CUDA)."""
         config = self.config
-        if config.gpu_augment:
-            batch = self.render(batch)
         lr = schedule.lr_at(self.step, config.steps, config.cycle_steps, config.lr_min,
                             config.lr_max)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.model.train()
         joints = batch["joints_cam_mm"].to(self.device, non_blocking=True)
-        with self.autocast():
+        with runtime.autocast(self.precision, self.device):
             pred = self.forward(self.images(batch),
                                 batch["intrinsics"].to(self.device, non_blocking=True))
         loss = l1_loss(pred, joints, batch["crop_to_frame"].to(self.device, non_blocking=True),
                        config.loss, config.loss_frame)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        self.scaler.scale(loss).backward()
         if config.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
-        self.optimizer.step()
+        self.scaler.step(self.optimizer)   # fused Adam skips an inf/NaN step on the device
+        self.scaler.update()
         rel = batch["joints_cam_mm"].double()  # host copy: no device->host sync
         self.pose_sum += (rel - rel[:, :1]).sum(0)
         self.pose_count += len(rel)

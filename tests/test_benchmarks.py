@@ -17,9 +17,15 @@ RUNS = {
     "train_step": ["bench_train_step.py", *TINY, "--batch", "4", "--profile-trace"],
     "inference": ["bench_inference.py", *TINY, "--batch", "4", "--latency-steps", "2"],
     "pipeline": ["bench_pipeline.py", *TINY, "--sides", "32", "--n", "4", "--batch", "4"],
-    "train_e2e_cpu": ["bench_train_e2e.py", *TINY, "--batch", "4", "--n-train", "16"],
+    "train_e2e_cpu": ["bench_train_e2e.py", *TINY, "--batch", "4", "--n-train", "16",
+                      "--augment", "cpu", "--ratio"],
     "train_e2e_gpu": ["bench_train_e2e.py", *TINY, "--batch", "4", "--n-train", "16",
-                      "--augment", "gpu", "--count-ops"],
+                      "--augment", "gpu", "--count-ops", "--sync-debug"],
+    "augment": ["bench_augment.py", *TINY, "--n", "2", "--frame-px", "128", "--sides", "64"],
+    "synthetic": ["bench_synthetic.py", *TINY, "--n", "2", "--frame-px", "128",
+                  "--input-px", "64"],
+    "fastpath_accuracy": ["fastpath_accuracy.py", *TINY, "--seeds", "0,1", "--set",
+                          "steps=1,cycle_steps=1,n_train=4,n_val=0,n_test=2,batch_size=2"],
 }
 
 
@@ -53,9 +59,10 @@ def test_script_prints_json_lines(outputs, name):
         assert COMMON_KEYS <= set(record), sorted(COMMON_KEYS - set(record))
         assert record["profile"] == "smoke" and record["device_kind"] == "cpu"
         assert RUNS[name][0] in record["command"]
-        rate = record.get("images_per_s", record.get("crops_per_s_per_core",
-                                                      record.get("render_aten_ops")))
-        assert rate is not None and rate > 0
+        rate = next(record[k] for k in ("images_per_s", "crops_per_s_per_core",
+                                         "render_aten_ops", "test_mpjpe_mm", "a_mean_mm")
+                    if k in record)
+        assert rate > 0
 
 
 def test_train_step_reports_flops_and_trace(outputs):
@@ -72,6 +79,22 @@ def test_train_benchmarks_report_pipelined_speed_and_render_ops(outputs):
     e2e, ops = json_lines(outputs["train_e2e_gpu"][1])
     assert e2e["loss_fetch_every"] >= 1
     assert ops["bench"] == "render_ops" and ops["render_aten_ops"] > 0 and ops["pastes"] >= 0
+
+
+def test_e2e_ratio_puts_model_only_and_end_to_end_side_by_side(outputs):
+    """--ratio: model-only, end-to-end and loader-only rates of one Trainer in one record."""
+    record = json_lines(outputs["train_e2e_cpu"][1])[0]
+    assert record["augment"] == "cpu" and record["precision"] == "float32"
+    assert record["model_only_images_per_s"] > 0 and record["supply_images_per_s"] > 0
+    assert record["e2e_over_model_only"] == pytest.approx(
+        record["images_per_s"] / record["model_only_images_per_s"], abs=2e-3)
+
+
+def test_accuracy_check_compares_two_settings_over_seeds(outputs):
+    *runs, summary = json_lines(outputs["fastpath_accuracy"][1])
+    assert sorted((r["seed"], r["setting"]) for r in runs) == [(0, "a"), (0, "b"), (1, "a"),
+                                                               (1, "b")]
+    assert summary["seeds"] == 2 and isinstance(summary["within_noise"], bool)
 
 
 def test_pipeline_reports_both_paths(outputs):

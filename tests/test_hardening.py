@@ -241,6 +241,22 @@ def test_5_predict_output_problems(smoke_run, photo, frame, tmp_path, capsys, mo
     assert not any((tmp_path / "out").glob("*"))
 
 
+def test_5_full_disk_during_training(runs_dir, capsys, monkeypatch):
+    """torch.save onto a full disk raises a RuntimeError ("unexpected pos"); posebook says it."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def full_disk(path):
+        yield Path("/dev/full")
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full")
+    monkeypatch.setattr(checkpoint, "atomic_path", full_disk)
+    code, err = posebook(capsys, "train", "--name", "full", "--profile", "smoke", "--no-progress",
+                         "--set", "steps=2", "--set", "cycle_steps=2", "--set", "n_val=0")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "No space left on device" in err and "cannot write checkpoint" in err
+
+
 def test_5_damaged_checkpoint(smoke_run, runs_dir, capsys):
     run = copy_run(smoke_run, runs_dir / "damaged")
     last = run / "checkpoints" / "last.pt"

@@ -39,8 +39,8 @@ def to_device(array, device, dtype=torch.float32) -> torch.Tensor:
     memory (``torch.tensor(x, device=...)`` and pageable ``.to`` wait for the device)."""
     host = torch.as_tensor(array, dtype=dtype)
     if torch.device(device).type == "cuda":
-        return host.pin_memory().to(device, non_blocking=True)
-    return host.to(device)
+        host = host.pin_memory()
+    return host.to(device, non_blocking=True)
 
 
 def _check_images(images: torch.Tensor, name: str = "images") -> None:
@@ -84,9 +84,9 @@ def _sample(images: torch.Tensor, dst_to_src: torch.Tensor, out_hw: tuple[int, i
     ok = z > 1e-12
     xy = torch.where(ok, src[..., :2] / torch.where(ok, z, torch.ones_like(z)),
                      torch.full_like(src[..., :2], -1e4))
-    scale = torch.full((2,), 2.0 / W, dtype=images.dtype, device=images.device)
-    scale[1] = 2.0 / H                                                   # made on the device
-    grid = ((xy + 0.5) * scale - 1).reshape(B, h, w, 2)                  # align_corners=False
+    # align_corners=False; Python scalars only (`t[i] = x` on a CUDA tensor waits for it)
+    grid = torch.stack([(xy[..., 0] + 0.5) * (2.0 / W) - 1, (xy[..., 1] + 0.5) * (2.0 / H) - 1],
+                       -1).reshape(B, h, w, 2)
     if border_value:
         images = torch.cat([images, torch.ones_like(images[:, :1])], 1)
     out = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)

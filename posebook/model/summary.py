@@ -1,6 +1,7 @@
 """Measured facts about a built network: tensor shapes per stage, parameters, FLOPs (chapter 02).
 
-Everything here runs a dummy forward pass (batch 1, zeros) on the CPU; nothing is typed in.
+Everything here runs a dummy forward pass (batch 1, zeros) on the model's own device (the CPU, a
+GPU, or ``meta`` for shapes and counts without weights); nothing is typed in.
 """
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from .posenet import PoseNet, build
 
 
 def dummy_inputs(model: PoseNet, batch: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B,3,S,S) uint8 zeros and (B,3,3) intrinsics with f = f0 and the principal point centred."""
-    S = model.input_px
-    K = torch.tensor([[model.canonical_focal_px, 0, (S - 1) / 2],
-                      [0, model.canonical_focal_px, (S - 1) / 2], [0, 0, 1]])
-    return torch.zeros(batch, 3, S, S, dtype=torch.uint8), K.expand(batch, 3, 3).clone()
+    """(B,3,S,S) uint8 zeros and (B,3,3) intrinsics with f = f0 and the principal point centred,
+    on the device of the model's parameters."""
+    S, f0 = model.input_px, model.canonical_focal_px
+    device = next(model.parameters()).device
+    K = torch.zeros(batch, 3, 3, device=device)
+    K[:, 0, 0], K[:, 1, 1], K[:, :2, 2], K[:, 2, 2] = f0, f0, (S - 1) / 2, 1.0
+    return torch.zeros(batch, 3, S, S, dtype=torch.uint8, device=device), K
 
 
 def _stages(model: PoseNet) -> list[tuple[str, nn.Module]]:
