@@ -14,7 +14,8 @@ import cv2
 import numpy as np
 
 from ..camera import reproject_image
-from .plan import OCCLUDER_SCALE, Look, Plan, draw_look, draw_pastes, resized_occluder
+from .plan import (OCCLUDER_SCALE, Look, Plan, draw_look, draw_pastes, joint_pixels,
+                   resized_occluder)
 
 
 @dataclass(frozen=True)
@@ -84,12 +85,14 @@ def restyle(image: np.ndarray, look: Look) -> np.ndarray:
     return out
 
 
-def render(image: np.ndarray, image_camera, crop_camera, plan: Plan, occluders=()) -> np.ndarray:
+def render(image: np.ndarray, image_camera, crop_camera, plan: Plan,
+           occluders=None) -> np.ndarray:
     """A sample's crop: (S, S, 3) uint8 for S = plan.side_px.
 
     Args:
         image: (H, W, 3) uint8 source seen by `image_camera` (a frame or a cached wide crop).
-        crop_camera: `plan.crop_camera(...)` of the frame. occluders: the bank the plan indexes.
+        crop_camera: `plan.crop_camera(...)` of the frame. occluders: the bank the plan
+            indexes (only read when the plan pastes).
     """
     S = plan.side_px
     out = reproject_image(np.asarray(image), image_camera, crop_camera, (S, S))
@@ -134,9 +137,9 @@ def appearance(image: np.ndarray, rng: np.random.Generator, **ranges) -> np.ndar
 
 
 def joints_covered(mask: np.ndarray, joints_px: np.ndarray) -> np.ndarray:
-    """Which joints fall on a covered pixel of `mask` (H, W) bool (`Occlusion.mask`).
+    """Which joints fall on a covered pixel of `mask` (H, W) bool (`Occlusion.mask`), with
+    `plan.joint_pixels`' convention.
 
-    Convention: pixel (row i, col j) has its centre at (u, v) = (j, i) (OpenCV).
     Args:
         joints_px: (..., J, 2) (u, v).
     Returns:
@@ -146,10 +149,7 @@ def joints_covered(mask: np.ndarray, joints_px: np.ndarray) -> np.ndarray:
     if mask.ndim != 2 or joints_px.shape[-1] != 2:
         raise ValueError(f"need mask (H, W) and joints_px (..., J, 2), got {mask.shape} and "
                          f"{joints_px.shape}")
-    H, W = mask.shape
-    finite = np.isfinite(joints_px).all(-1)
-    uv = np.where(finite[..., None], np.floor(joints_px + 0.5), -1).astype(np.int64)
-    inside = finite & (uv[..., 0] >= 0) & (uv[..., 0] < W) & (uv[..., 1] >= 0) & (uv[..., 1] < H)
-    result = np.zeros(joints_px.shape[:-1], bool)
-    result[inside] = mask[uv[..., 1][inside], uv[..., 0][inside]]
+    u, v, inside = joint_pixels(joints_px, mask.shape)
+    result = np.zeros(inside.shape, bool)
+    result[inside] = mask[v[inside], u[inside]]
     return result

@@ -185,23 +185,32 @@ def resized_occluder(occluder: np.ndarray, paste: Paste) -> np.ndarray:
         paste.h, paste.w, occluder.shape[2])
 
 
-def covered_joints(pastes, occluders, joints_px, image_hw) -> np.ndarray:
-    """Which joints fall on a pixel an occluder covers (alpha > 127 of the resized occluder).
+def joint_pixels(joints_px, image_hw):
+    """Each joint's nearest pixel: (u, v) int64 arrays (..., J) and `inside` (..., J) bool
+    (False outside the image or non-finite).
 
     Convention: pixel (row i, col j) has its centre at (u, v) = (j, i) (OpenCV).
-    Args:
-        pastes: a Plan's pastes. occluders: the bank, (h, w, 4) uint8 RGBA each.
-        joints_px: (J, 2) (u, v). image_hw: (H, W).
-    Returns:
-        (J,) bool; False for joints outside the image or non-finite.
     """
     joints_px = np.asarray(joints_px, np.float64)
     H, W = image_hw
     finite = np.isfinite(joints_px).all(-1)
     uv = np.where(finite[..., None], np.floor(joints_px + 0.5), -1).astype(np.int64)
     u, v = uv[..., 0], uv[..., 1]
-    inside = finite & (u >= 0) & (u < W) & (v >= 0) & (v < H)
-    covered = np.zeros(joints_px.shape[:-1], bool)
+    return u, v, finite & (u >= 0) & (u < W) & (v >= 0) & (v < H)
+
+
+def covered_joints(pastes, occluders, joints_px, image_hw) -> np.ndarray:
+    """Which joints fall on a pixel an occluder covers (alpha > 127 of the resized occluder),
+    computed from a Plan's pastes without rendering the image.
+
+    Args:
+        pastes: a Plan's pastes. occluders: the bank, (h, w, 4) uint8 RGBA each.
+        joints_px: (J, 2) (u, v). image_hw: (H, W).
+    Returns:
+        (J,) bool; False for joints outside the image or non-finite.
+    """
+    u, v, inside = joint_pixels(joints_px, image_hw)
+    covered = np.zeros(inside.shape, bool)
     for paste in pastes:
         hit = inside & (u >= paste.x0) & (u < paste.x0 + paste.w) & (v >= paste.y0) & \
             (v < paste.y0 + paste.h) & ~covered

@@ -350,7 +350,7 @@ class PoseDataset(torch.utils.data.Dataset):
     def __getitem__(self, key) -> dict:
         """Item `key`: an index (epoch from `set_epoch`) or (epoch, index)."""
         plan, image, image_cam, cam, joints_world, family, index, frame_cam = self.plan(key)
-        crop_image = augment.render(image, image_cam, cam, plan, self._bank or ())
+        crop_image = augment.render(image, image_cam, cam, plan, self._bank)
         return {"image": torch.from_numpy(np.ascontiguousarray(crop_image.transpose(2, 0, 1))),
                 **self.labels(plan, cam, joints_world, family, index, frame_cam)}
 
