@@ -44,7 +44,7 @@ class RunConfig:
     n_test: int = 500
     frame_cache_gb: float = 8.0         # synthetic splits whose rendered frames fit are cached on disk
     occlusion_p: float = 0.5            # per-frame probability of pasting occluders (paper: 0.85)
-    occluder_count_max: int = 8         # occluders per pasted image ~ U{1..max} (paper text: 8; authors' code: 7)
+    occluder_count_max: int = 8         # occluders per augmented frame: uniform 1..max (authors' code = 7)
     augment_geometry: bool = True       # scale / rotation / translation / flip on the crop
     augment_appearance: bool = True     # blur and colour changes
     num_workers: int = 0                # DataLoader workers (0 = main process, -1 = cores - 1)
@@ -175,6 +175,7 @@ def _rules(c: RunConfig) -> list[tuple[bool, str]]:
         at_least("lr_min", 0), at_least("cycle_steps", 1), at_least("weight_decay", 0),
         at_least("grad_clip", 0), at_least("snapshots", 0), at_least("eval_every", 0),
         at_least("checkpoint_every", 0), at_least("ablation_steps", 0),
+        at_least("occluder_count_max", 1),
         (0 <= c.occlusion_p <= 1, f"occlusion_p must be in [0, 1], got {c.occlusion_p!r}"),
         (0 <= c.bn_momentum <= 1, f"bn_momentum must be in [0, 1], got {c.bn_momentum!r}"),
         (c.lr_max > 0, f"lr_max must be > 0, got {c.lr_max!r}"),

@@ -213,3 +213,10 @@ def test_seeded_items_are_unchanged(split):
     keys = ITEM_KEYS if split == "train" else [k for _, k in ITEM_KEYS]
     items = [data[k] for k in keys]
     assert _digest(item[k] for item in items for k in DIGEST_KEYS) == ITEMS_DIGEST[split]
+
+
+def test_occluder_count_max_bounds_the_pastes():
+    """occluder_count_max=1 (the authors' code uses 7, the paper's text 8): one paste at most."""
+    data = PoseDataset(CONFIG.replace(occluder_count_max=1), "test_occluded")
+    counts = {int(data[i]["n_occluders"]) for i in range(6)}
+    assert counts == {1}

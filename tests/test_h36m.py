@@ -263,3 +263,22 @@ def test_table2_quotes_the_paper_and_marks_missing_runs():
             row = next(line for line in source.splitlines() if line.startswith(f"| {name} |"))
             cells = [c.strip() for c in row.strip("|").split("|")]
             assert cells[1:] == ["" if a is None else f"{a}", "" if b is None else f"{b}"]
+
+
+def test_video_smaller_than_its_calibration_is_an_error(tmp_path):
+    root = make_release(tmp_path, [("S1", "Eating", "54138969", 3, 3)],
+                        size_wh={("S1", "Eating", "54138969"): (1000, 998)})
+    with pytest.raises(ValueError, match=r"Eating\.54138969\.mp4: frames are 1000x998 px, smaller "
+                                         r"than the 1000x1002 px camera 54138969"):
+        h36m_prepare.prepare(root, tmp_path / "out", subjects=["S1"], progress=False)
+    assert not (tmp_path / "out" / "index.npz").exists()
+
+
+def test_index_from_an_older_posebook_asks_to_rerun_prepare(prepared, tmp_path):
+    index = h36m.load_index(prepared)
+    del index["image_wh"]
+    np.savez(tmp_path / h36m.INDEX_NAME, **index)
+    with pytest.raises(ValueError, match="older posebook.*rerun `posebook prepare-h36m`"):
+        h36m.H36MFrames(tmp_path, ["S1"])
+    with pytest.raises(ValueError, match="no detector boxes.*--detector auto"):
+        h36m.H36MFrames(prepared, ["S1"], boxes="detector")

@@ -102,7 +102,10 @@ def test_paper_profile_trains_evaluates_and_prints_protocol1(runs_dir, setting, 
     assert set(per_action) == {"WalkDog"}
     assert metrics["test"]["protocol1_mm"] == pytest.approx(per_action["WalkDog"])
     assert cli.main(["eval", str(run), "--split", "test"]) == 0
-    assert "Human3.6M protocol 1 (mean over actions" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"Human3.6M protocol 1 (mean over actions of the per-action MPJPE, no Procrustes): " \
+           f"{metrics['test']['protocol1_mm']:.1f} mm" in printed
+    assert ("S9 and S11 were in training" in printed) == (setting == "challenge")
 
 
 def test_train_prints_protocol1(prepared, tmp_path, monkeypatch, capsys):

@@ -128,7 +128,8 @@ def prepare_sequence(seq: h36m.Sequence, out: Path, stride: int, w0: np.ndarray,
     finite = np.isfinite(h36m.select_17(joints32)).all(axis=(1, 2))
     no_pose = [int(f) for f in wanted if not finite[f]]
     if no_pose:
-        warnings.warn(f"{seq.pose_path}: frame(s) {no_pose[:10]}{' ...' if len(no_pose) > 10 else ''}"
+        more = " ..." if len(no_pose) > 10 else ""
+        warnings.warn(f"{seq.pose_path}: frame(s) {no_pose[:10]}{more}"
                       f" ({len(no_pose)} in all) have non-finite joints; left out of the index")
     written, bad, det_boxes, det_scores = [], [], [], []
     for i in range(n):
@@ -275,7 +276,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--jpeg-quality", type=int, default=95)
     parser.add_argument("--keep-known-bad", action="store_true",
                         help="also extract S11 Directions camera 54138969 (corrupt in many copies)")
-    parser.add_argument("--detector", default="none", choices=("none", "auto", "torchvision", "hog"),
+    parser.add_argument("--detector", default="none",
+                        choices=("none", "auto", "torchvision", "hog"),
                         help="also cache a person detector's box per frame (the challenge "
                              "setting's boxes): auto = torchvision's COCO detector when its "
                              "weights can be had (downloaded when online), else OpenCV HOG")
