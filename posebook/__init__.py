@@ -6,13 +6,14 @@ layer or below, never in a circle; tests/test_layers.py reads this table and che
 import in the package against it, and that it names every module of the tree:
 
     1 foundations  skeleton paths profiles schedule progress distortion weights runtime
+                   paper_numbers
     2 geometry     camera crop
     3 augment      augment
     4 data         data
     5 model        model
     6 metrics      metrics loss
-    7 runs         runs checkpoint
-    8 tasks        train evaluate detect predict ablation
+    7 runs         runs checkpoint captions
+    8 tasks        train evaluate detect predict ablation real_frames
     9 reading      viz book choices cli __main__
 
 `augment` (draw a sample's Plan; its CPU and GPU renderers), `data` (frame sources, caches,

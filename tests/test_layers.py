@@ -23,7 +23,7 @@ ALLOWED_UPWARD = {
 
 def layer_table() -> dict[str, int]:
     """{top-level module or package name: layer} from the package docstring."""
-    rows = re.findall(r"^ +(\d) \w+ +(.+)$", posebook.__doc__, re.M)
+    rows = re.findall(r"^ +(\d) \w+ +(.+(?:\n {8,}\S.*)*)$", posebook.__doc__, re.M)
     table = {name: int(n) for n, names in rows for name in names.split()}
     assert len(table) == sum(len(names.split()) for _, names in rows), "a name listed twice"
     return table
