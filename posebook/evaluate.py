@@ -7,6 +7,7 @@ in) and ``metrics.md`` (a Markdown table); `load_run(name)` (= `runs.load`) read
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -262,6 +263,9 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     splits = SPLITS if args.split == "all" else (args.split,)
+    note = runs.load(args.run).progress_note()
+    if note:
+        print(f"posebook eval: note: {note}: evaluating its last checkpoint", file=sys.stderr)
     for split in splits:
         r = evaluate(args.run, split, flip=not args.no_flip, ensemble=not args.no_ensemble)
         print(f"{split}: MPJPE {r['mpjpe_mm']:.1f} mm, PA-MPJPE {r['pa_mpjpe_mm']:.1f} mm, "
