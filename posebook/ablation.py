@@ -10,7 +10,8 @@ Beyond the paper: the error of covered vs uncovered joints (from metrics.json) a
 the number of occluders in the occluded test image (`per_count`, computed here from the run's
 predictions and cached as ``runs/<name>/ablation.json``).
 
-Run length: ``config.ablation_steps`` (0 = ``config.steps``). The LR cycle keeps the profile's
+Run length: ``config.ablation_steps`` (0 = ``config.steps``, or the profile's ``epochs``, which
+`train` converts to steps from the training set's size, as for the `paper` profile). The LR cycle keeps the profile's
 length, capped at the run length: a run shorter than one cycle is a single cycle, so its snapshot
 "ensemble" is its final weights (averaging in weights from a third of a short run hurts).
 """
@@ -39,12 +40,15 @@ def run_config(base: RunConfig, p: float, seed: int) -> RunConfig:
     """`base` with occlusion probability `p`, `seed`, and the ablation run length."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"occlusion probability p must be in [0, 1], got {p!r}")
+    if base.epochs > 0 and not base.ablation_steps:     # the profile's length in epochs
+        return base.replace(occlusion_p=float(p), seed=int(seed))
     steps = base.ablation_steps or base.steps
     if steps < 1:
         raise ValueError(f"config.ablation_steps must be >= 0 and steps >= 1, got "
                          f"ablation_steps={base.ablation_steps}, steps={base.steps}")
     cycle = min(base.cycle_steps, steps)
-    return base.replace(occlusion_p=float(p), seed=int(seed), steps=steps, cycle_steps=cycle)
+    return base.replace(occlusion_p=float(p), seed=int(seed), steps=steps, cycle_steps=cycle,
+                        epochs=0.0, cycle_epochs=0.0)
 
 
 def run_name(config: RunConfig) -> str:

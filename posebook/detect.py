@@ -1,15 +1,21 @@
 """Person boxes for an uncropped image.
 
-A *detector* is any callable ``image (H, W, 3) uint8 RGB -> Detections``. Three kinds ship:
+A *detector* is any callable ``image (H, W, 3) uint8 RGB -> Detections`` with a ``name``. Three
+kinds ship, behind that one interface (`make_detector`):
 
-- `HogDetector` (the default): OpenCV's HOG + linear SVM people detector (Dalal & Triggs 2005,
-  trained on INRIA pedestrians). It works offline from the installed ``opencv-python-headless``
-  (< 5; the 5.x wheels do not ship the detector). It finds *upright, whole* people at least
-  ~128 px tall; small images are upscaled first. It misses sitting, cropped (upper-body) and
-  strongly foreshortened people, and it fires on some person-like clutter.
-- `TorchvisionDetector`: a torchvision detection model (e.g. ``fasterrcnn_resnet50_fpn``) whose
-  COCO weights the user already has as a LOCAL file. Nothing is ever downloaded.
+- `TorchvisionDetector`: a torchvision COCO detection model (default ``fasterrcnn_resnet50_fpn``),
+  person class only. Its weights come from a local file, or from torchvision's published file
+  through torch hub's cache: downloaded there when the machine is online (`posebook.weights`).
+  The paper used YOLOv3; this is the same kind of detector (a CNN trained on COCO people).
+- `HogDetector`: OpenCV's HOG + linear SVM people detector (Dalal & Triggs 2005, trained on
+  INRIA pedestrians), the offline fallback: it ships with ``opencv-python-headless`` (< 5; the
+  5.x wheels do not have it, and it then fails with a clear message). It finds *upright, whole*
+  people at least ~128 px tall; small images are upscaled first. It misses sitting, cropped
+  (upper-body) and strongly foreshortened people, and it fires on some person-like clutter.
 - `GivenBoxes`: boxes the user typed (``posebook predict --box x,y,w,h``).
+
+``make_detector("auto")`` is the torchvision detector when its weights can be had (cache or
+download), else HOG with a warning saying so.
 
 Convention: boxes are ``(x, y, w, h)`` in pixels of the input image, x right, y down, (x, y) the
 top-left corner. Detections are sorted best first after non-maximum suppression.
@@ -17,9 +23,12 @@ top-left corner. Detections are sorted best first after non-maximum suppression.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from pathlib import Path
 
 import numpy as np
+
+from . import weights
 
 # HOG windows (64 x 128 px) were trained with a margin around the person: the person spans about
 # the middle half of the width and ~80% of the height. We shrink boxes to that extent, so that a
@@ -145,9 +154,10 @@ class HogDetector:
                 "OpenCV's HOG people detector is not available (cv2."
                 "HOGDescriptor_getDefaultPeopleDetector is missing; opencv-python-headless 5.x "
                 "does not ship it). Install 'opencv-python-headless<5', or give the person's box "
-                "yourself (posebook predict --box x,y,w,h), or use a torchvision detector with a "
-                "local weights file (--detector torchvision --detector-weights FILE).")
+                "yourself (posebook predict --box x,y,w,h), or use the torchvision detector "
+                "(--detector torchvision; its weights download when online).")
         import cv2
+        self.name = "OpenCV HOG people detector"
         self.hog = cv2.HOGDescriptor()
         self.hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
         self.min_score, self.scale = min_score, scale
@@ -177,34 +187,38 @@ class HogDetector:
 
 
 class TorchvisionDetector:
-    """A torchvision detection model with weights from a LOCAL file (never downloaded).
+    """A torchvision COCO detection model, person class only.
 
     Args:
-        weights_path: a state dict saved with ``torch.save(model.state_dict(), path)`` (e.g. the
-            file torchvision itself caches under ``~/.cache/torch/hub/checkpoints/``).
+        weights_path: a state dict saved with ``torch.save(model.state_dict(), path)``; None =
+            torchvision's published COCO weights of `arch` from torch hub's cache, downloaded
+            into it when online and `download` (else `weights.WeightsUnavailable` naming the
+            file).
         arch: a torchvision detection builder, e.g. ``fasterrcnn_resnet50_fpn``,
             ``fasterrcnn_mobilenet_v3_large_fpn``, ``retinanet_resnet50_fpn``,
             ``ssdlite320_mobilenet_v3_large``; trained on COCO (person = label 1).
         min_score: minimum class probability of a kept box.
     """
 
-    def __init__(self, weights_path: str | Path, arch: str = "fasterrcnn_resnet50_fpn",
-                 min_score: float = 0.5, iou_threshold: float = 0.4, device: str = "cpu"):
+    def __init__(self, weights_path: str | Path | None = None,
+                 arch: str = "fasterrcnn_resnet50_fpn", min_score: float = 0.5,
+                 iou_threshold: float = 0.4, device: str = "cpu", download: bool = True):
         import torch
         import torchvision
-        path = Path(weights_path)
-        if not path.is_file():
-            raise FileNotFoundError(f"detector weights file {str(path)!r} does not exist "
-                                    f"(posebook never downloads weights; give a local file)")
-        if arch not in torchvision.models.list_models(torchvision.models.detection):
-            raise ValueError(f"unknown torchvision detection arch {arch!r}; valid: "
-                             f"{sorted(torchvision.models.list_models(torchvision.models.detection))}")
+        archs = sorted(torchvision.models.list_models(torchvision.models.detection))
+        if arch not in archs:
+            raise ValueError(f"unknown torchvision detection arch {arch!r}; valid: {archs}")
+        if weights_path is None:
+            url = torchvision.models.get_model_weights(arch).DEFAULT.url
+            path = weights.torch_hub_file(url, download)
+        else:
+            path = Path(weights_path)
+            if not path.is_file():
+                raise FileNotFoundError(f"detector weights file {str(path)!r} does not exist "
+                                        f"(leave it out to use torchvision's published weights)")
         model = torchvision.models.get_model(arch, weights=None, weights_backbone=None)
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
-                state = state["model"]
-            model.load_state_dict(state)
+            model.load_state_dict(weights.read_state_dict(path))
         except Exception as error:  # noqa: BLE001 - re-raised with the file and arch named
             raise ValueError(f"detector weights {str(path)!r} do not fit torchvision {arch!r}: "
                              f"{str(error).splitlines()[0]}") from error
@@ -213,7 +227,7 @@ class TorchvisionDetector:
             if owner is not None and hasattr(owner, "score_thresh"):
                 owner.score_thresh = max(float(owner.score_thresh), min_score)
         self.model = model.eval().to(device)
-        self.arch, self.device = arch, device
+        self.arch, self.device, self.name = arch, device, f"torchvision {arch}"
         self.min_score, self.iou_threshold = min_score, iou_threshold
 
     def __call__(self, image: np.ndarray) -> Detections:
@@ -243,18 +257,30 @@ class GivenBoxes:
         return Detections(self.boxes[order], self.scores[order], "given box")
 
 
+DETECTORS = ("auto", "torchvision", "hog")
+
+
 def make_detector(name: str = "hog", weights_path: str | Path | None = None,
-                  arch: str = "fasterrcnn_resnet50_fpn", min_score: float | None = None):
-    """A detector by name: ``"hog"`` or ``"torchvision"`` (needs `weights_path`)."""
+                  arch: str = "fasterrcnn_resnet50_fpn", min_score: float | None = None,
+                  device: str = "cpu", hog_max_image_px: int | None = None):
+    """A detector by name: ``"torchvision"``, ``"hog"``, or ``"auto"`` (torchvision when its
+    weights can be had from `weights_path`, the cache or a download; else HOG, with a warning).
+    `hog_max_image_px`: HOG's `max_image_px` (smaller is faster; people must stay >= 128 px).
+    """
+    kwargs = {} if min_score is None else {"min_score": min_score}
+    hog = dict(kwargs, **({} if hog_max_image_px is None else {"max_image_px": hog_max_image_px}))
     if name == "hog":
-        return HogDetector() if min_score is None else HogDetector(min_score=min_score)
+        return HogDetector(**hog)
     if name == "torchvision":
-        if not weights_path:
-            raise ValueError("the torchvision detector needs a local weights file "
-                             "(--detector-weights FILE); posebook never downloads weights")
-        kwargs = {} if min_score is None else {"min_score": min_score}
-        return TorchvisionDetector(weights_path, arch=arch, **kwargs)
-    raise ValueError(f"unknown detector {name!r}; valid: 'hog', 'torchvision'")
+        return TorchvisionDetector(weights_path, arch=arch, device=device, **kwargs)
+    if name == "auto":
+        try:
+            return TorchvisionDetector(weights_path, arch=arch, device=device, **kwargs)
+        except weights.WeightsUnavailable as error:
+            warnings.warn(f"person detector: {error}; using OpenCV's HOG detector instead "
+                          f"(weaker: upright, whole people only)")
+            return HogDetector(**hog)
+    raise ValueError(f"unknown detector {name!r}; valid: {', '.join(DETECTORS)}")
 
 
 def people(image: np.ndarray, detector=None) -> Detections:

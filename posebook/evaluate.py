@@ -272,14 +272,16 @@ def run(args) -> int:
               f"left/right swapped {r['lr_swapped_mpjpe_mm']:.1f} mm, mean-pose baseline "
               f"{r['mean_pose_baseline_mm']:.1f} mm (n={r['n']}, flip={r['flip']}, "
               f"ensemble of {r['members']})")
-        if protocol1_line(r):
-            print(protocol1_line(r))
+        line = protocol1_line(r, runs.load(args.run).config)
+        if line:
+            print(line)
     return 0
 
 
-def protocol1_line(split_result: dict) -> str | None:
+def protocol1_line(split_result: dict, config: RunConfig) -> str | None:
     """The protocol-1 number of a Human3.6M split result, labelled; None for other datasets."""
     if split_result.get("protocol1_mm") is None:
         return None
+    seen = " (S9 and S11 were in training: train_on_val)" if config.train_on_val else ""
     return (f"Human3.6M protocol 1 (mean over actions of the per-action MPJPE, no Procrustes): "
-            f"{split_result['protocol1_mm']:.1f} mm")
+            f"{split_result['protocol1_mm']:.1f} mm{seen}")

@@ -338,7 +338,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="replace existing output files that posebook did not write")
     parser.add_argument("--detector", default="hog", choices=("hog", "torchvision"))
     parser.add_argument("--detector-weights", default=None, metavar="FILE",
-                        help="local weights file for --detector torchvision (never downloaded)")
+                        help="weights file for --detector torchvision (default: "
+                             "torchvision's, downloaded when online)")
     parser.add_argument("--detector-arch", default="fasterrcnn_resnet50_fpn")
     parser.add_argument("--min-score", type=float, default=None,
                         help="detector score threshold (HOG: SVM margin, default 0.5)")

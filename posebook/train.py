@@ -374,7 +374,7 @@ def run(args) -> int:
     test = json.loads((run_dir / "metrics.json").read_text())["test"]
     print(f"{run_dir}: test MPJPE {test['mpjpe_mm']:.1f} mm "
           f"(mean-pose baseline {test['mean_pose_baseline_mm']:.1f} mm)")
-    line = evaluate.protocol1_line(test)
+    line = evaluate.protocol1_line(test, config)
     if line:
         print(line)
     return 0

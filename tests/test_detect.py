@@ -113,7 +113,7 @@ def test_hog_finds_rendered_people_sometimes():
     assert len(hits) >= 2, f"HOG found the person in only {hits} of 20 synthetic frames"
 
 
-def test_torchvision_detector_local_weights_only(tmp_path, monkeypatch):
+def test_torchvision_detector_local_weights(tmp_path, monkeypatch):
     torch = pytest.importorskip("torch")
     torchvision = pytest.importorskip("torchvision")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))  # a download would land here
@@ -128,7 +128,7 @@ def test_torchvision_detector_local_weights_only(tmp_path, monkeypatch):
     assert np.all(np.diff(found.scores) <= 0)
     assert np.all(found.scores >= 0.5)
     assert not (tmp_path / "torch_home").exists()
-    with pytest.raises(FileNotFoundError, match="never downloads"):
+    with pytest.raises(FileNotFoundError, match="missing.pt.*does not exist"):
         detect.make_detector("torchvision", tmp_path / "missing.pt", arch=arch)
     partial = tmp_path / "partial.pt"
     torch.save(dict(list(model.state_dict().items())[:-2]), partial)
@@ -136,5 +136,33 @@ def test_torchvision_detector_local_weights_only(tmp_path, monkeypatch):
         detect.make_detector("torchvision", partial, arch=arch)
     with pytest.raises(ValueError, match="unknown torchvision detection arch"):
         detect.make_detector("torchvision", weights, arch="resnet18")
-    with pytest.raises(ValueError, match="local weights file"):
-        detect.make_detector("torchvision", None)
+    with pytest.raises(ValueError, match="unknown detector 'yolo'"):
+        detect.make_detector("yolo")
+
+
+def test_torchvision_detector_weights_from_the_torch_hub_cache(tmp_path, monkeypatch):
+    """Without a file the published COCO weights are used, read from torch hub's cache (where
+    torch hub downloads them when online); offline with an empty cache, "auto" falls back to
+    HOG and says so, and "torchvision" names the file to provide."""
+    torch = pytest.importorskip("torch")
+    torchvision = pytest.importorskip("torchvision")
+    from posebook import weights
+    arch = "ssdlite320_mobilenet_v3_large"
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.setenv(weights.OFFLINE_ENV, "1")
+    url = torchvision.models.get_model_weights(arch).DEFAULT.url
+    with pytest.raises(weights.WeightsUnavailable, match=url.rsplit("/", 1)[1]):
+        detect.make_detector("torchvision", arch=arch)
+    if detect.hog_available():
+        with pytest.warns(UserWarning, match="using OpenCV's HOG detector instead"):
+            fallback = detect.make_detector("auto", arch=arch)
+        assert fallback.name == "OpenCV HOG people detector"
+    cached = tmp_path / "torch_home" / "hub" / "checkpoints" / url.rsplit("/", 1)[1]
+    cached.parent.mkdir(parents=True)
+    torch.manual_seed(0)
+    torch.save(torchvision.models.get_model(arch, weights=None, weights_backbone=None).state_dict(),
+               cached)
+    detector = detect.make_detector("auto", arch=arch)
+    assert detector.name == f"torchvision {arch}"
+    found = detector(np.zeros((120, 160, 3), np.uint8))
+    assert found.boxes_xywh_px.shape == (len(found), 4)

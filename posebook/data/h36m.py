@@ -25,13 +25,18 @@ Known data issues:
 * Video and pose files can differ by a few frames; the shorter count is used
   (`h36m_prepare.MAX_FRAME_DIFF` frames of difference at most, else an error).
 
-Challenge setting (ECCV 2018 PoseTrack 3D challenge): at test time neither boxes nor intrinsics
-are given. `H36MFrames(..., box_fn=..., focal_px=...)` supports it: `box_fn(image) -> (4,)`
-supplies boxes (e.g. ``lambda im: posebook.detect.people(im).best()``) instead of the ground
-truth, and `focal_px` replaces the calibrated intrinsics by a pinhole camera with one global
-focal length (a hyperparameter) and the principal point at the image centre, no distortion; the
-model's learned focal correction absorbs the mismatch and the loss is root-relative
-(``loss=root_relative``). Only extrinsics are kept, so root-relative ground truth stays exact.
+Challenge setting (ECCV 2018 PoseTrack 3D challenge; ``RunConfig.setting="challenge"``): neither
+boxes nor intrinsics are given. Boxes come from a person detector, cached per frame by
+``prepare-h36m --detector`` (`H36MFrames(boxes="detector")`; or `box_fn(image) -> (4,)` per
+frame), and `focal_px` replaces the calibrated intrinsics by a pinhole camera with one global
+focal length (a hyperparameter) and the principal point at the centre of the frame's real size,
+no distortion; the model's learned focal correction absorbs the mismatch and the loss is
+root-relative (``loss=root_relative``). Only extrinsics are kept, so root-relative ground truth
+stays exact. ``train_on_val`` trains the final model on S9 and S11 as well.
+
+Frame sizes: a video may be larger than its camera's calibrated size (the real S7 camera
+55011271 video is 1000x1002 for a 1000x1000 calibration); the calibration's pixel coordinates
+are kept, the extra rows are image content, and each frame's real size (``image_wh``) is used.
 """
 from __future__ import annotations
 
@@ -232,18 +237,29 @@ class H36MFrames:
         actions: canonical actions to keep (None = all); cameras likewise.
         step: keep every `step`-th indexed frame of each sequence (on top of the prepared
             subsampling).
-        box_fn: None = boxes from the index (ground truth); else `box_fn(image) -> (4,)`
-            (challenge setting: a detector).
+        boxes: "gt" (the index's ground-truth boxes) or "detector" (the detector boxes that
+            ``prepare-h36m --detector`` cached; challenge setting).
+        box_fn: instead of the index, `box_fn(image) -> (4,)` (a detector run per frame).
         focal_px: None = calibrated cameras; else a pinhole camera with this focal length and
-            the principal point at the image centre (challenge setting: unknown intrinsics).
+            the principal point at the centre of the frame's real size (challenge setting:
+            unknown intrinsics).
     """
 
     def __init__(self, prepared_root: str | Path, subjects: SequenceType[str],
                  actions: SequenceType[str] | None = None, cameras: SequenceType[str] | None = None,
                  step: int = 1, box_fn: Callable[[np.ndarray], np.ndarray] | None = None,
-                 focal_px: float | None = None):
+                 focal_px: float | None = None, boxes: str = "gt"):
         self.root = Path(prepared_root)
         index = load_index(self.root)
+        if "image_wh" not in index:
+            raise ValueError(f"{self.root / INDEX_NAME} was written by an older posebook (no "
+                             f"image_wh); rerun `posebook prepare-h36m` (it reuses the frames)")
+        if boxes not in ("gt", "detector"):
+            raise ValueError(f"boxes must be 'gt' or 'detector', got {boxes!r}")
+        if boxes == "detector" and "box_det_xywh_px" not in index:
+            raise ValueError(f"{self.root / INDEX_NAME} holds no detector boxes (the challenge "
+                             f"setting needs them): rerun `posebook prepare-h36m --detector auto`")
+        self.box_key = "box_xywh_px" if boxes == "gt" else "box_det_xywh_px"
         keep = np.isin(index["subject"], list(subjects))
         if actions is not None:
             keep &= np.isin(index["action"], [canonical_action(a) for a in actions])
@@ -265,12 +281,12 @@ class H36MFrames:
 
     def camera(self, i: int):
         """The `Camera` of frame `i` (calibrated, or the challenge pinhole; see the class doc)."""
-        key = (str(self.index["subject"][i]), str(self.index["camera"][i]))
+        w, h = (int(v) for v in self.index["image_wh"][i])
+        key = (str(self.index["subject"][i]), str(self.index["camera"][i]), w, h)
         if key not in self._cameras:
-            cam = h36m_cameras.camera(*key, w0=self.w0)
+            cam = h36m_cameras.camera(*key[:2], w0=self.w0)
             if self.focal_px is not None:
                 from ..camera import Camera
-                w, h = h36m_cameras.IMAGE_SIZE_WH[key[1]]
                 k = np.array([[self.focal_px, 0, w / 2], [0, self.focal_px, h / 2], [0, 0, 1.0]])
                 cam = Camera(k, cam.R, cam.t)
             self._cameras[key] = cam
@@ -289,7 +305,7 @@ class H36MFrames:
                                     f"(rerun `posebook prepare-h36m`; it resumes)")
         image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
         box = (np.asarray(self.box_fn(image), dtype=np.float64) if self.box_fn is not None
-               else self.index["box_xywh_px"][i].astype(np.float64))
+               else self.index[self.box_key][i].astype(np.float64))
         action = str(self.index["action"][i])
         return Frame(image=image, camera=self.camera(i),
                      joints_world_mm=self.index["joints_world_mm"][i].astype(np.float64),
@@ -333,9 +349,17 @@ def cost_estimate(n_train_frames: int | None = None, epochs: int = 40,
 
 
 def frames_for_split(config, split: str, **kwargs) -> H36MFrames:
-    """Protocol-1 frame source for a `RunConfig` with ``dataset="h36m"``: "train" -> S1 S5 S6 S7
-    S8, "val"/"test"/"test_occluded" -> S9 S11 (Human3.6M has no separate validation set)."""
+    """The frame source of a split for a `RunConfig` with ``dataset="h36m"``.
+
+    "train" -> S1 S5 S6 S7 S8 (plus S9 S11 with ``train_on_val``), "val"/"test"/"test_occluded"
+    -> S9 S11 (protocol 1 has no separate validation set; the challenge's validation subjects
+    are the same). ``setting="challenge"``: cached detector boxes and the global ``focal_px``.
+    """
     if not config.h36m_root:
         raise ValueError("config.h36m_root is empty: set it to the `posebook prepare-h36m` output")
     subjects = TRAIN_SUBJECTS if split == "train" else TEST_SUBJECTS
+    if split == "train" and getattr(config, "train_on_val", False):
+        subjects = TRAIN_SUBJECTS + TEST_SUBJECTS
+    if getattr(config, "setting", "protocol1") == "challenge":
+        kwargs = dict(boxes="detector", focal_px=float(config.focal_px), **kwargs)
     return H36MFrames(config.h36m_root, subjects, **kwargs)
