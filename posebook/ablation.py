@@ -23,13 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import evaluate, metrics, paths, runs, runtime, train
+from . import captions, evaluate, metrics, paper_numbers, paths, runs, runtime, train
 from .profiles import RunConfig
 
 PROBABILITIES = (0.0, 0.15, 0.5, 0.85)
-# Table 1 of Sárándi et al. 2018 (arXiv:1809.04987): MPJPE (mm) on the 2018 ECCV PoseTrack
-# challenge validation set per p. QUOTED from the paper (../shared/paper/tables.md), not measured.
-PAPER_TABLE1 = {0.0: 62.6, 0.15: 52.9, 0.5: 50.4, 0.85: 49.5}
+PAPER_TABLE1 = paper_numbers.TABLE1_MPJPE_MM   # quoted from the paper's Table 1, not measured
 SPREAD_P = 0.5
 N_SPREAD_SEEDS = 3
 BREAKDOWN_FILE = "ablation.json"
@@ -106,7 +104,7 @@ class Ablation:
 def per_count(run_dir: str | Path, device: str = "cpu") -> dict[int, tuple[float, int]]:
     """MPJPE on the occluded test set grouped by the number of occluders in the image.
 
-    Uses the run's evaluation setting (flip TTA, snapshot ensemble). Returns {n: (mm, images)}.
+    Uses the run's evaluation setting (flip TTA, the members chosen on validation). Returns {n: (mm, images)}.
     Cached in ``runs/<name>/ablation.json`` next to the metrics.json it belongs to.
     """
     from .data.dataset import PoseDataset
@@ -119,8 +117,8 @@ def per_count(run_dir: str | Path, device: str = "cpu") -> dict[int, tuple[float
         if saved.get("version") == BREAKDOWN_VERSION and saved.get("metrics_mtime_ns") == stamp:
             return {int(k): (float(v[0]), int(v[1])) for k, v in saved["per_count"].items()}
     config = run.config
-    names = run.snapshot_names() if config.ensemble else []
-    models = [runs.load_model(run.path, n, device)[0] for n in names or ["last"]]
+    names = evaluate.chosen_members(run.metrics)   # chosen on validation by evaluate_all
+    models = [runs.load_model(run.path, n, device)[0] for n in names]
     dataset = PoseDataset(config, "test_occluded")
     result = evaluate.collect(models, dataset, config, device, flip_variants=(config.flip_test,))
     pred = np.mean([result["pred"][(m, config.flip_test)][0] for m in range(len(models))], axis=0)
@@ -277,10 +275,10 @@ def count_summary(ablation: Ablation) -> dict[float, dict[int, float]]:
 
 
 def caption(ablation: Ablation, paper: bool = True) -> str:
-    """Where the measured numbers come from (dataset, occluder source, profile, steps, seeds)."""
-    seeds = ", ".join(str(s) for s in ablation.base.ablation_seeds)
-    text = (f"Measured on {ablation.dataset} data, occluders: {ablation.occluders}; profile "
-            f"'{ablation.base.profile}', {ablation.steps} steps per run, seed(s) {seeds}.")
+    """Where the measured numbers come from (`captions.run_caption` of the first run: data,
+    occluders, profile, backbone and its initialisation, steps per run, seeds)."""
+    first = evaluate.load_run(ablation.results[0].path).metrics
+    text = "Measured on " + captions.run_caption(first, ablation.base.ablation_seeds, ablation.steps)
     if paper:
         text += " Paper column quoted from Sárándi et al. 2018, Table 1 (challenge validation set)."
     return text

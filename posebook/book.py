@@ -4,7 +4,8 @@
 
 1. every chapter in ``_toc.yml`` is executed with papermill from its committed ``.ipynb`` into
    ``_build/executed/`` with the ``profile`` parameter (a failing cell stops the build and its
-   traceback is printed);
+   traceback is printed); its outputs are then tidied for readers (`tidy_outputs`): log text
+   folded or summarised, repeated lines counted once, the build machine's paths replaced;
 2. the executed notebooks are staged with ``_config.yml``/``_toc.yml``/``intro.md`` in
    ``_build/src`` and Jupyter Book builds ``_build/html`` from them with ``-W`` (warnings fail).
 
@@ -13,9 +14,12 @@
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,6 +28,9 @@ import yaml
 from . import paths, profiles
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+LOG_LINES_SHOWN = 3        # a cell printing more log lines than this is folded or summarised
+FOLD_TAG = "hide-output"   # Jupyter Book shows such an output collapsed, behind a toggle
+TEXT_MIME = ("text/plain", "text/html", "text/markdown")
 
 
 def repo() -> Path:
@@ -106,7 +113,73 @@ def execute_chapter(md_path: Path, profile: str | None, out_dir: Path) -> Path:
     papermill.execute_notebook(str(source), str(target), parameters=parameters,
                                cwd=str(source.parent), kernel_name="python3",
                                progress_bar=False)
+    import nbformat
+    nb = nbformat.read(target, as_version=4)
+    tidy_outputs(nb)
+    paths.write_text_atomic(target, nbformat.writes(nb))
     return target
+
+
+def machine_paths() -> list[tuple[str, str]]:
+    """(path, what readers see instead): the build machine's caches, runs, temp and home
+    folders, longest first (so the most specific name wins)."""
+    names = {os.environ.get("POSEBOOK_CACHE", ""): "$POSEBOOK_CACHE",
+             os.environ.get("POSEBOOK_RUNS", ""): "$POSEBOOK_RUNS",
+             os.environ.get("POSEBOOK_REALDATA", ""): "$POSEBOOK_REALDATA",
+             tempfile.gettempdir(): "$TMPDIR", str(Path.home()): "~"}
+    pairs = [(str(Path(p).resolve()), n) for p, n in names.items() if p] + \
+            [(p, n) for p, n in names.items() if p]
+    return sorted(set(pairs), key=lambda pair: -len(pair[0]))
+
+
+def scrub(text: str, pairs: list[tuple[str, str]]) -> str:
+    """`text` with each whole path of `pairs` replaced ("/tmp" in "/tmp/x", not in "/tmpx")."""
+    for path, name in pairs:
+        if len(path) > 1:
+            text = re.sub(re.escape(path.rstrip("/")) + r"(?![\w.\-])", lambda _: name, text)
+    return text
+
+
+def count_repeats(lines: list[str]) -> list[str]:
+    """Each distinct line once, in first-seen order, with "(N times)" where it repeated."""
+    counts: dict[str, int] = {}
+    for line in lines:
+        counts[line] = counts.get(line, 0) + 1
+    return [f"{line} ({n} times)" if n > 1 else line for line, n in counts.items()]
+
+
+def tidy_outputs(nb) -> None:
+    """Make an executed notebook read like a page, not a log (in place).
+
+    Text outputs lose the build machine's paths (`machine_paths`). Each cell's log text (stdout
+    and stderr streams) is merged, repeated lines counted once (`count_repeats`); a cell with
+    more than `LOG_LINES_SHOWN` lines is folded (tagged `FOLD_TAG`) when it shows nothing else,
+    else its log is summarised to its last line and a count of the lines left out."""
+    import nbformat
+    pairs = machine_paths()
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        streams, others = [], []
+        for out in cell.outputs:
+            if out.output_type == "stream":
+                streams.append(out)
+                continue
+            for mime in TEXT_MIME:
+                if isinstance(out.get("data", {}).get(mime), str):
+                    out["data"][mime] = scrub(out["data"][mime], pairs)
+            others.append(out)
+        if not streams:
+            continue
+        lines = count_repeats([line for out in streams
+                               for line in scrub(out.text, pairs).splitlines() if line.strip()])
+        if len(lines) > LOG_LINES_SHOWN and not others:
+            tags = cell.metadata.setdefault("tags", [])
+            tags += [FOLD_TAG] if FOLD_TAG not in tags else []
+        elif len(lines) > LOG_LINES_SHOWN:
+            lines = [f"[{len(lines) - 1} log lines left out]", lines[-1]]
+        log = {"output_type": "stream", "name": "stdout", "text": "\n".join(lines) + "\n"}
+        cell.outputs = [nbformat.from_dict(log)] + others if lines else others
 
 
 def execute(root: Path, profile: str | None, out_dir: Path) -> list[Path]:

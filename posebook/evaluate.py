@@ -36,6 +36,7 @@ def collect(models: list, dataset, config: RunConfig, device="cpu", flip_variant
                                          num_workers=loader_workers(config))
     gt, occluded, family, n_occluders = [], [], [], []
     pred = {(m, f): ([], []) for m in range(len(models)) for f in flip_variants}
+    precision = runtime.precision_for(config, torch.device(device))   # as in training
     for batch in loader:
         images = batch["image"].to(device)
         intrinsics = batch["intrinsics"].to(device)
@@ -49,7 +50,8 @@ def collect(models: list, dataset, config: RunConfig, device="cpu", flip_variant
             intrinsics = torch.cat([intrinsics, model_lib.mirror_intrinsics(intrinsics, S)])
         for m, net in enumerate(models):
             net.eval()
-            out = net(images, intrinsics)
+            with runtime.autocast(precision, device):
+                out = net(images, intrinsics)
             views = {False: {k: v[:B] for k, v in out.items()}}
             if True in flip_variants:
                 mirrored = model_lib.mirror_output({k: v[B:] for k, v in out.items()}, S)
@@ -83,19 +85,22 @@ def family_names(dataset) -> tuple[str, ...] | None:
 
 
 def split_metrics(pred_rel, pred_abs, result, mean_pose_rel_mm, names,
-                  protocol1: bool = False) -> dict:
+                  protocol1: bool = False, loss: str = "root_relative") -> dict:
     """Every number for one split and one prediction (see `evaluate_all`); `protocol1` adds
-    protocol1_mm, Human3.6M's mean over actions of the per-action MPJPE."""
+    protocol1_mm, Human3.6M's mean over actions of the per-action MPJPE. The absolute MPJPE
+    ("mpjpe_abs_mm") exists only for runs trained with the absolute `loss`: in a root-relative
+    run nothing trains the absolute depth, so the key is left out."""
     gt = result["gt"]
     errors = metrics.joint_errors(pred_rel, gt)
     extra = {"protocol1_mm": metrics.protocol1(errors, result["family"], names)["Average"]} \
         if protocol1 else {}
     baseline = np.broadcast_to(mean_pose_rel_mm, gt.shape) if mean_pose_rel_mm is not None else None
+    absolute = {"mpjpe_abs_mm": metrics.mpjpe(pred_abs, gt, root=None)} if loss == "absolute" else {}
     return {
         "n": int(len(gt)),
         "mpjpe_mm": float(errors.mean()),
         "pa_mpjpe_mm": metrics.pa_mpjpe(pred_rel, gt),
-        "mpjpe_abs_mm": metrics.mpjpe(pred_abs, gt, root=None),
+        **absolute,
         "lr_swapped_mpjpe_mm": metrics.left_right_swapped_mpjpe(pred_rel, gt),
         "mean_pose_baseline_mm": None if baseline is None else metrics.mpjpe(baseline, gt),
         "per_joint_mm": metrics.per_joint(errors),
@@ -111,20 +116,64 @@ def _combine(result: dict, members: list[int], flip: bool):
     return rel, abs_
 
 
-def _models(run_dir: Path, device: str, model=None) -> tuple[list, list[int], int]:
-    """(models, indices of the snapshot members, index of the last weights). When the last
-    snapshot was taken at the final step it *is* the last model and is loaded once."""
+def _models(run_dir: Path, device: str, model=None) -> tuple[list, list[str], list[int], int]:
+    """(models, their checkpoint names, indices of the snapshots, index of the last weights).
+    When the last snapshot was taken at the final step it *is* the last model, loaded once."""
     run = runs.load(run_dir)
     state_step = run.state("last")["step"]
     names = run.snapshot_names()
     models = [runs.load_model(run_dir, n, device)[0] for n in names]
     steps = [run.state(n)["step"] for n in names]
     if steps and steps[-1] == state_step:
-        return models, list(range(len(models))), len(models) - 1
+        return models, names, list(range(len(models))), len(models) - 1
     models.append(model.eval() if model is not None
                   else runs.load_model(run_dir, "last", device)[0])
-    last = len(models) - 1
-    return models, list(range(len(names))) or [last], last
+    return models, [*names, "last"], list(range(len(names))), len(models) - 1
+
+
+def choose_members(models: list, names: list[str], snaps: list[int], last: int,
+                   config: RunConfig, device) -> tuple[list[int], dict]:
+    """The snapshot-ensemble members, chosen on the VALIDATION split (never on test).
+
+    Candidates are the ensembles of the last k snapshots (k = 2 .. all); the one with the lowest
+    validation MPJPE (config.flip_test setting) wins, unless the last weights alone are at least
+    as good: then the last weights are used. Without `config.ensemble`, snapshots or a
+    validation split, the last weights are used. Returns (indices into `models`, the record written to metrics.json as
+    "ensemble_choice": members (checkpoint names), used ("ensemble" | "last"), reason, and
+    val_mpjpe_mm {candidate label: MPJPE})."""
+    from .data.dataset import PoseDataset
+
+    def record(members, used, reason, val=None):
+        return members, {"members": [names[m] for m in members], "used": used,
+                         "reason": reason, "val_mpjpe_mm": val or {}}
+
+    if not config.ensemble:
+        return record([last], "last", "config.ensemble is off")
+    if len(snaps) < 2 or config.n_val <= 0:
+        why = "fewer than two snapshots" if len(snaps) < 2 else "no validation split (n_val=0)"
+        return record([last], "last", why)
+    flip = config.flip_test
+    result = collect(models, PoseDataset(config, "val"), config, device, flip_variants=(flip,))
+    val = {"last weights": metrics.mpjpe(_combine(result, [last], flip)[0], result["gt"])}
+    candidates = {}
+    for k in range(2, len(snaps) + 1):
+        members = snaps[-k:]
+        label = "ensemble of " + ", ".join(names[m] for m in members)
+        candidates[label] = members
+        val[label] = metrics.mpjpe(_combine(result, members, flip)[0], result["gt"])
+    best = min(candidates, key=val.get)
+    if val[best] < val["last weights"]:
+        return record(candidates[best], "ensemble",
+                      f"{best}: {val[best]:.1f} mm on validation, last weights "
+                      f"{val['last weights']:.1f} mm", val)
+    return record([last], "last", f"every ensemble is worse on validation than the last weights "
+                  f"({val['last weights']:.1f} mm; best ensemble {val[best]:.1f} mm)", val)
+
+
+def chosen_members(run_metrics: dict) -> list[str]:
+    """Checkpoint names of the models a finished run's metrics.json chose to average."""
+    choice = run_metrics.get("ensemble_choice")
+    return choice["members"] if choice else ["last"]
 
 
 def evaluate(run_dir: str | Path, split: str = "test", flip: bool = True,
@@ -136,13 +185,16 @@ def evaluate(run_dir: str | Path, split: str = "test", flip: bool = True,
     last = runs.load(run_dir).state("last")
     config = RunConfig.from_dict(last["config"])
     device = runtime.setup(config, device)
-    models, snaps, last_index = _models(run_dir, device)
+    models, names, snaps, last_index = _models(run_dir, device)
+    members = [last_index]
+    if ensemble:   # chosen on the validation split, as in evaluate_all
+        members = choose_members(models, names, snaps, last_index,
+                                 config.replace(ensemble=True), device)[0]
     dataset = PoseDataset(config, split)
     result = collect(models, dataset, config, device, flip_variants=(flip,))
-    members = snaps if ensemble else [last_index]
     rel, abs_ = _combine(result, members, flip)
     out = split_metrics(rel, abs_, result, mean_pose(last), family_names(dataset),
-                        config.dataset == "h36m")
+                        config.dataset == "h36m", config.loss)
     return {"split": split, "flip": flip, "ensemble": ensemble, "members": len(members), **out}
 
 
@@ -160,34 +212,38 @@ def evaluate_all(run_dir: str | Path, model=None, state: dict | None = None,
 
     metrics.json: name, profile, dataset, occluders (source label), config (all fields),
     backbone_weights (ImageNet file or random init, as trained), steps,
-    snapshots, flip, ensemble, train_seconds, variants {"<split>/<flip|no_flip>/<ensemble|last>":
-    MPJPE}, and per split `split_metrics` (MPJPE, PA-MPJPE, absolute MPJPE, left/right-swapped
-    MPJPE, mean-pose baseline, per joint, per posture family, occluded vs visible joints)."""
+    snapshots, flip, ensemble (True when the members chosen on validation are an ensemble),
+    ensemble_choice (`choose_members`), train_seconds, variants
+    {"<split>/<flip|no_flip>/<ensemble|last>": MPJPE; "ensemble" = the chosen members}, and per
+    split `split_metrics` (MPJPE, PA-MPJPE, absolute MPJPE of absolute-loss runs only,
+    left/right-swapped MPJPE, mean-pose baseline, per joint, per posture family, occluded vs
+    visible joints)."""
     from .data.dataset import PoseDataset
 
     run_dir = runs.resolve(run_dir)
     state = state or runs.load(run_dir).state("last")
     config = RunConfig.from_dict(state["config"])
     device = runtime.setup(config, device)
-    models, snaps, last_index = _models(run_dir, device, model)
+    models, names, snaps, last_index = _models(run_dir, device, model)
     last = [last_index]
+    members, choice = choose_members(models, names, snaps, last_index, config, device)
     out = {"name": run_dir.name, "profile": config.profile, "dataset": config.dataset,
            "occluders": occluder_label(config), "config": config.to_dict(),
            "backbone_weights": state.get("backbone_weights", "unknown"),
            "steps": int(state["step"]), "snapshots": runs.snapshot_names(run_dir),
-           "flip": config.flip_test, "ensemble": config.ensemble,
-           "train_seconds": float(state.get("seconds", 0.0)), "variants": {}}
+           "flip": config.flip_test, "ensemble": choice["used"] == "ensemble",
+           "ensemble_choice": choice, "train_seconds": float(state.get("seconds", 0.0)),
+           "variants": {}}
     for split in SPLITS:
         dataset = PoseDataset(config, split)
         result = collect(models, dataset, config, device)
-        members = snaps if config.ensemble else last
         rel, abs_ = _combine(result, members, config.flip_test)
         out[split] = split_metrics(rel, abs_, result, mean_pose(state), family_names(dataset),
-                                   config.dataset == "h36m")
+                                   config.dataset == "h36m", config.loss)
         for flip in (False, True):
             for ens in (False, True):
                 key = f"{split}/{'flip' if flip else 'no_flip'}/{'ensemble' if ens else 'last'}"
-                rel, _ = _combine(result, snaps if ens else last, flip)
+                rel, _ = _combine(result, members if ens else last, flip)
                 out["variants"][key] = metrics.mpjpe(rel, result["gt"])
     paths.write_text_atomic(run_dir / "metrics.json", json.dumps(out, indent=2))
     paths.write_text_atomic(run_dir / "metrics.md", markdown_table(out))
@@ -220,12 +276,26 @@ def markdown_table(result: dict) -> str:
 
 
 def variants_table(result: dict) -> str:
-    """Markdown table of test MPJPE for every flip x ensemble combination (from metrics.json)."""
+    """Markdown table of test MPJPE for every flip x weights combination (from metrics.json);
+    "chosen on validation" is `choose_members`' choice (the last weights when no ensemble won)."""
+    chosen = ", ".join(chosen_members(result))
     lines = ["| test set | flip TTA | weights | MPJPE (mm) |", "|---|---|---|---|"]
     for key, value in result["variants"].items():
         split, flip, weights = key.split("/")
-        lines.append(f"| {split} | {'on' if flip == 'flip' else 'off'} | "
-                     f"{'snapshot ensemble' if weights == 'ensemble' else 'last'} | {value:.1f} |")
+        label = f"chosen on validation ({chosen})" if weights == "ensemble" else "last"
+        lines.append(f"| {split} | {'on' if flip == 'flip' else 'off'} | {label} | {value:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def ensemble_choice_table(result: dict) -> str:
+    """Markdown table of the validation MPJPE of every ensemble candidate (metrics.json's
+    "ensemble_choice"), the chosen one marked."""
+    choice = result.get("ensemble_choice") or {}
+    lines = ["| candidate | validation MPJPE (mm) |", "|---|---|"]
+    for label, value in choice.get("val_mpjpe_mm", {}).items():
+        lines.append(f"| {label} | {value:.1f} |")
+    used = "last weights" if choice.get("used") != "ensemble" else ", ".join(chosen_members(result))
+    lines.append(f"| **used: {used}** | {choice.get('reason', '')} |")
     return "\n".join(lines) + "\n"
 
 
@@ -239,14 +309,14 @@ def predict_samples(run_dir: str | Path, split: str = "test", indices=(0, 1, 2),
     """
     from .data.dataset import PoseDataset
 
-    run_dir = runs.resolve(run_dir)
-    config = runs.load(run_dir).config
-    models, snaps, last_index = _models(run_dir, "cpu")
-    members = snaps if ensemble else [last_index]
+    run = runs.load(run_dir)
+    config, run_dir = run.config, run.path
+    names = chosen_members(run.metrics) if ensemble else ["last"]
+    models = [runs.load_model(run_dir, n)[0] for n in names]
     dataset = PoseDataset(config, split)
     subset = torch.utils.data.Subset(dataset, list(indices))
-    result = collect([models[m] for m in members], subset, config, flip_variants=(flip,))
-    _, pred = _combine(result, list(range(len(members))), flip)
+    result = collect(models, subset, config, flip_variants=(flip,))
+    _, pred = _combine(result, list(range(len(models))), flip)
     items = [dataset[i] for i in indices]
     return {"image": np.stack([it["image"].permute(1, 2, 0).numpy() for it in items]),
             "gt_mm": result["gt"], "pred_mm": pred, "family": result["family"],

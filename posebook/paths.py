@@ -35,13 +35,14 @@ def cache_dir() -> Path:
 
 
 def realdata_dir() -> Path | None:
-    """``$POSEBOOK_REALDATA`` or ``../shared/realdata`` beside the repository, if it exists."""
-    if os.environ.get("POSEBOOK_REALDATA"):
-        path = Path(os.environ["POSEBOOK_REALDATA"])
-        return path if path.is_dir() else None
-    root = repo_root() or repo_root(Path(__file__).parent)
-    if root and (root.parent / "shared" / "realdata").is_dir():
-        return root.parent / "shared" / "realdata"
+    """``$POSEBOOK_REALDATA`` when the reader set it to an existing folder, else None.
+
+    Real data (Human3.6M frames, VOC images) is never looked for anywhere else: the reader
+    points the book at their own copy (its layout: ``h36m/frames.npz``, ``h36m/cameras.json``,
+    ``h36m/<subject>/...`` images, ``voc/``)."""
+    value = os.environ.get("POSEBOOK_REALDATA", "").strip()
+    if value and Path(value).is_dir():
+        return Path(value)
     return None
 
 

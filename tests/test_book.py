@@ -1,5 +1,6 @@
 """The book's structure: chapters paired, in sync, parametrised; a failing chapter stops the build."""
 import shutil
+import tempfile
 import textwrap
 
 import nbformat
@@ -75,3 +76,28 @@ def test_failing_chapter_stops_the_build_with_its_traceback(tmp_path):
     with pytest.raises(Exception) as error:
         book.execute(tmp_path, "smoke", tmp_path / "out")
     assert "ZeroDivisionError" in str(error.value)
+
+
+def test_tidy_outputs_folds_logs_counts_repeats_and_hides_machine_paths(monkeypatch, tmp_path):
+    monkeypatch.setenv("POSEBOOK_CACHE", str(tmp_path / "cache"))
+    warning = f"no pretrained weights; looked at: {tmp_path / 'cache'}/x.pth\n"
+    log_only = nbformat.v4.new_code_cell("train()")
+    log_only.outputs = [nbformat.v4.new_output("stream", name="stderr", text=warning * 6),
+                        nbformat.v4.new_output("stream", name="stdout",
+                                               text="".join(f"step {i}\n" for i in range(9)))]
+    mixed = nbformat.v4.new_code_cell("run()")
+    mixed.outputs = [nbformat.v4.new_output("stream", name="stdout",
+                                            text=f"a\nb\nc\nwrote {tmp_path}/tmp1x/a.html\n"),
+                     nbformat.v4.new_output("execute_result", data={"text/plain": str(tmp_path)})]
+    quiet = nbformat.v4.new_code_cell("print(1)")
+    quiet.outputs = [nbformat.v4.new_output("stream", name="stdout", text="profile: smoke\n")]
+    nb = nbformat.v4.new_notebook(cells=[log_only, mixed, quiet])
+    book.tidy_outputs(nb)
+    assert book.FOLD_TAG in log_only.metadata["tags"]
+    text = log_only.outputs[0]["text"]
+    assert "(6 times)" in text and "$POSEBOOK_CACHE/x.pth" in text and str(tmp_path) not in text
+    assert "tags" not in mixed.metadata
+    assert mixed.outputs[0]["text"] == "[3 log lines left out]\nwrote $TMPDIR/" + \
+        f"{tmp_path.relative_to(tempfile.gettempdir())}/tmp1x/a.html\n"
+    assert str(tmp_path) not in mixed.outputs[1]["data"]["text/plain"]
+    assert quiet.outputs[0]["text"] == "profile: smoke\n" and "tags" not in quiet.metadata

@@ -4,8 +4,12 @@ One session fixture executes each chapter once (papermill, smoke profile) and bu
 book from the executed notebooks into ``_build/test-book``; the per-chapter tests report each
 chapter's own failure, and the browser test opens a built page in headless Chromium.
 """
+import os
 import shutil
+import tempfile
 import time
+from html.parser import HTMLParser
+from pathlib import Path
 
 import chromium
 import nbformat
@@ -62,6 +66,79 @@ def test_book_has_a_page_per_chapter(built_book):
     # Markdown tables printed by cells (results tables) must render as tables, not as text
     page = (html / "chapters" / "05_train.html").read_text()
     assert "<table" in page and "|---" not in page
+
+
+MAX_LOG_LINES = 15   # unfolded log text a reader scrolls past per chapter
+
+
+class LogLines(HTMLParser):
+    """Counts the lines of text in a page's cell outputs that are log streams (stdout/stderr),
+    separately for outputs shown and outputs folded (inside <details> or a hide-output cell)."""
+    VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+            "track", "wbr"}
+
+    def __init__(self):
+        super().__init__()
+        self.stack, self.shown, self.folded, self.text = [], 0, 0, None
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.VOID:
+            return
+        classes = (dict(attrs).get("class") or "").split()
+        log = "output" in classes and ("stream" in classes or "stderr" in classes)
+        folded = tag == "details" or "tag_hide-output" in classes
+        self.stack.append((tag, log, folded))
+        if log and self.text is None:
+            self.text = []
+
+    def handle_endtag(self, tag):
+        while self.stack:
+            open_tag, log, _ = self.stack.pop()
+            if log and self.text is not None and not any(entry[1] for entry in self.stack):
+                lines = sum(1 for line in "".join(self.text).splitlines() if line.strip())
+                if any(entry[2] for entry in self.stack):
+                    self.folded += lines
+                else:
+                    self.shown += lines
+                self.text = None
+            if open_tag == tag:
+                break
+
+    def handle_data(self, data):
+        if self.text is not None:
+            self.text.append(data)
+
+
+def machine_paths() -> list[str]:
+    """Folders of this machine that must not appear in a built page."""
+    found = [str(Path.home()) + "/", tempfile.gettempdir() + "/"]
+    for name in ("POSEBOOK_CACHE", "POSEBOOK_RUNS", "POSEBOOK_REALDATA"):
+        if os.environ.get(name):
+            found += [os.environ[name], str(Path(os.environ[name]).resolve())]
+    return sorted(set(found))
+
+
+def test_built_pages_show_no_machine_paths_and_little_log(built_book):
+    _, html = built_book
+    assert html is not None, "some chapter failed; see its test"
+    paths = machine_paths()
+    for md_path in CHAPTERS:
+        page = (html / "chapters" / f"{md_path.stem}.html").read_text()
+        leaked = [p for p in paths if p in page]
+        assert not leaked, f"{md_path.stem}.html shows this machine's folders {leaked}"
+        counter = LogLines()
+        counter.feed(page)
+        assert counter.shown <= MAX_LOG_LINES, \
+            f"{md_path.stem}.html shows {counter.shown} lines of log text unfolded"
+
+
+def test_log_line_counter_tells_shown_from_folded():
+    counter = LogLines()
+    counter.feed('<div class="cell tag_hide-output"><details><div class="output stream"><pre>'
+                 'a\nb\n</pre></div></details></div><div class="cell"><div class="output stderr">'
+                 '<div class="highlight"><pre>c\nd\ne</pre></div></div></div>'
+                 '<div class="output text_plain"><pre>x\ny</pre></div>')
+    assert (counter.shown, counter.folded) == (3, 2)
 
 
 @pytest.mark.browser

@@ -17,6 +17,7 @@ def _cache(tmp_path, monkeypatch):
 
 
 SPEC = {"image": (torch.uint8, (3, 48, 48)), "intrinsics": (torch.float32, (3, 3)),
+        "crop_to_frame": (torch.float32, (3, 3)),
         "joints_cam_mm": (torch.float32, (17, 3)), "joints_px": (torch.float32, (17, 2)),
         "root_depth_mm": (torch.float32, ()), "occluded": (torch.bool, (17,)),
         "in_crop": (torch.bool, (17,)), "n_occluders": (torch.int64, ()),
@@ -186,3 +187,10 @@ def test_gpu_profile_frames_are_cached_not_rendered_per_item(split):
     fit its cache budget (benchmarks/RESULTS.md, "frame supply"). Nothing is rendered here."""
     data = PoseDataset(profiles.get("gpu"), split)
     assert data.cache is not None and data.cache.path is not None
+
+
+def test_occluder_count_max_bounds_the_pastes():
+    """occluder_count_max=1 (the authors' code uses 7, the paper's text 8): one paste at most."""
+    data = PoseDataset(CONFIG.replace(occluder_count_max=1), "test_occluded")
+    counts = {int(data[i]["n_occluders"]) for i in range(6)}
+    assert counts == {1}

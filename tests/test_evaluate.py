@@ -41,8 +41,77 @@ def test_evaluate_matches_metrics_json(run_dir):
     plain = evaluate.evaluate(run_dir, "test", flip=False, ensemble=False)
     assert plain["mpjpe_mm"] == pytest.approx(m["variants"]["test/no_flip/last"], rel=1e-9)
     full = evaluate.evaluate(run_dir, "test", flip=True, ensemble=True)
-    assert full["members"] == profiles.get("smoke").snapshots
+    assert full["members"] == len(evaluate.chosen_members(m))
     assert full["mpjpe_mm"] == pytest.approx(m["test"]["mpjpe_mm"], rel=1e-9)
+
+
+def test_ensemble_is_chosen_on_validation_and_not_worse_there(run_dir):
+    m = json.loads((run_dir / "metrics.json").read_text())
+    choice = m["ensemble_choice"]
+    val = choice["val_mpjpe_mm"]
+    assert "last weights" in val and len(val) == profiles.get("smoke").snapshots  # last + k=2..n
+    chosen = min(val.values())
+    if choice["used"] == "ensemble":
+        assert len(choice["members"]) >= 2 and chosen < val["last weights"]
+    else:
+        assert choice["members"] == evaluate.chosen_members(m) and len(choice["members"]) == 1
+        assert val["last weights"] == chosen
+        assert m["variants"]["test/flip/ensemble"] == m["variants"]["test/flip/last"]
+    assert m["ensemble"] == (choice["used"] == "ensemble")
+    assert "chosen on validation" in evaluate.variants_table(m)
+    assert choice["reason"] in evaluate.ensemble_choice_table(m)
+
+
+def test_choice_falls_back_to_last_weights_when_every_ensemble_is_worse(monkeypatch):
+    class Net:   # a "model" is just an index here; collect is replaced below
+        pass
+    gt = np.zeros((4, 17, 3))
+    off = lambda mm: gt + np.eye(17)[1][:, None] * mm   # noqa: E731  (right hip moved by mm)
+    fake = {"gt": gt, "pred": {(0, True): (off(50), gt), (1, True): (off(-40), gt),
+                               (2, True): (off(1), gt)}}
+    monkeypatch.setattr(evaluate, "collect", lambda *a, **k: fake)
+    monkeypatch.setattr("posebook.data.dataset.PoseDataset", lambda *a, **k: None)
+    config = profiles.get("smoke")
+    names = ["snapshot_0", "snapshot_1", "snapshot_2"]
+    members, choice = evaluate.choose_members([Net()] * 3, names, [0, 1, 2], 2, config, "cpu")
+    assert members == [2] and choice["used"] == "last" and choice["members"] == ["snapshot_2"]
+    fake["pred"][(2, True)] = (off(30), gt)     # now the first and second snapshots help
+    members, choice = evaluate.choose_members([Net()] * 3, names, [0, 1, 2], 2, config, "cpu")
+    assert choice["used"] == "ensemble" and members == [1, 2]
+    members, choice = evaluate.choose_members([Net()] * 3, names, [0, 1, 2], 2,
+                                              config.replace(ensemble=False), "cpu")
+    assert members == [2] and choice["reason"] == "config.ensemble is off"
+
+
+def test_root_relative_run_has_no_absolute_mpjpe(run_dir):
+    m = json.loads((run_dir / "metrics.json").read_text())
+    assert m["config"]["loss"] == "root_relative"
+    for split in ("test", "test_occluded"):
+        assert not any("abs" in key for key in m[split]), m[split].keys()
+    result = {"gt": np.zeros((2, 17, 3)), "family": np.zeros(2, int),
+              "occluded": np.zeros((2, 17), bool)}
+    pred = np.ones((2, 17, 3))
+    absolute = evaluate.split_metrics(pred, pred, result, None, None, loss="absolute")
+    assert absolute["mpjpe_abs_mm"] == pytest.approx(np.sqrt(3))
+
+
+def test_real_frames_given_true_boxes(run_dir):
+    from posebook import paths, real_frames
+    root = paths.realdata_dir()
+    if root is None or not (root / "h36m" / "frames.npz").is_file():
+        pytest.skip("real Human3.6M samples not available (set POSEBOOK_REALDATA)")
+    frames = real_frames.h36m_frames(root)
+    for f in frames:   # the cameras are read right: the true joints land on the true pixels
+        assert f.joints_cam_mm.shape == (17, 3) and f.image.dtype == np.uint8
+        uv = f.camera.camera_to_image(f.joints_cam_mm)
+        box_centre = f.box_xywh_px[:2] + f.box_xywh_px[2:] / 2
+        assert np.abs(uv.mean(0) - box_centre).max() < f.box_xywh_px[2] / 2
+    result = real_frames.evaluate_run(run_dir, root)
+    assert result["n"] == len(frames) == len(result["per_frame_mm"])
+    assert 0 < result["mpjpe_mm"] < 2000 and result["mean_pose_baseline_mm"] > 0
+    assert result["mpjpe_mm"] == pytest.approx(np.mean(list(result["per_frame_mm"].values())))
+    with pytest.raises(FileNotFoundError, match="frames.npz"):
+        real_frames.h36m_frames(run_dir)
 
 
 def test_training_learned_something(run_dir):

@@ -353,7 +353,8 @@ class PoseDataset(torch.utils.data.Dataset):
         p = 1.0 if self.split == "test_occluded" else self.config.occlusion_p if train else 0.0
         n_occluders, occluded = 0, np.zeros(skeleton.N_JOINTS, bool)
         if p > 0:
-            result = augment.occlude(crop_image, self.occluders, rng, p=p)
+            result = augment.occlude(crop_image, self.occluders, rng, p=p,
+                                     count=(1, self.config.occluder_count_max))
             crop_image, n_occluders = result.image, result.count
             if n_occluders:
                 occluded = augment.joints_covered(result.mask, joints_px)

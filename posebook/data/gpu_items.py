@@ -68,8 +68,8 @@ class GpuPathItems(torch.utils.data.Dataset):
         ds, c, S = self.dataset, self.dataset.config, self.dataset.side
         rng, image, image_cam, cam, joints_cam, joints_px, family, index, frame_cam = \
             ds.draw_crop(key, wide=True)        # frames of any size and lens: the wide crop, undistorted
-        pastes = ga.sample_occlusion(rng, self.bank_shapes, (S, S), c.occlusion_p) \
-            if c.occlusion_p > 0 else []
+        pastes = ga.sample_occlusion(rng, self.bank_shapes, (S, S), c.occlusion_p,
+                                     count=(1, c.occluder_count_max)) if c.occlusion_p > 0 else []
         look = ga.sample_appearance(rng, (S, S)) if c.augment_appearance else None
         scale = zoom_factor(image_cam, cam)
         frame = np.ascontiguousarray(np.asarray(image).transpose(2, 0, 1))

@@ -34,9 +34,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from posebook import paths
+from posebook import paper_numbers, paths
 
-PAPER_N_OBJECTS = 2638   # VOC2012 trainval after the filter, as reported in the paper
+PAPER_N_OBJECTS = paper_numbers.VOC_OBJECTS   # VOC2012 trainval after the filter (the paper's count)
 CACHE_VERSION = 1
 SOFT_BORDER_PX = 3.0     # alpha ramps from ~0.6 at the mask edge to 1 this many px inside
 

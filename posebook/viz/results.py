@@ -4,22 +4,8 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-# Table 2 of Sárándi et al. 2018 (arXiv:1809.04987): full Human3.6M, protocol 1, MPJPE in mm;
-# columns: trained on Human3.6M only / with extra 2D pose data. QUOTED from the paper (see
-# ../shared/paper/tables.md for how single-number rows were assigned to a column); these are
-# not measured by posebook.
-TABLE2_QUOTED: tuple[tuple[str, float | None, float | None], ...] = (
-    ("Tekin et al. (CVPR'16)", 125.0, None),
-    ("Zhou et al. (CVPR'16)", 113.0, None),
-    ("Zhou, Xingyi et al. (ECCV'16)", 107.3, None),
-    ("Sun et al. (ICCV'17)", 92.4, 59.1),
-    ("Martinez et al. (ICCV'17)", None, 62.9),
-    ("Zhou et al. (ICCV'17)", None, 55.9),
-    ("Pavlakos et al. (CVPR'18)", 71.9, 56.2),
-    ("Sun et al. (arXiv'17, integral regression)", 64.1, 49.6),
-    ("paper, no occlusion augmentation", 65.7, None),
-    ("paper, full", 55.4, None),
-)
+from ..paper_numbers import TABLE2_MPJPE_MM as TABLE2_QUOTED  # quoted: see posebook.paper_numbers
+
 HEADER = ("method", "source", "H36M only (mm)", "+ extra 2D data (mm)")
 
 
