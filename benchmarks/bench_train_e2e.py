@@ -65,6 +65,7 @@ def run_timed(step, steps: int, warmup: int, trainer, device,
                 [site(traceback.extract_stack()[:-1])] if "synchroniz" in str(message).lower()
                 else [])
             torch.cuda.set_sync_debug_mode("warn")
+            sites.clear()                  # (switching the mode may report one itself)
         tic = time.perf_counter()
         for _ in range(steps):
             step()
