@@ -7,6 +7,7 @@ in) and ``metrics.md`` (a Markdown table); `load_run(name)` (= `runs.load`) read
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,7 @@ def collect(models: list, dataset, config: RunConfig, device="cpu", flip_variant
                                          num_workers=loader_workers(config))
     gt, occluded, family, n_occluders = [], [], [], []
     pred = {(m, f): ([], []) for m in range(len(models)) for f in flip_variants}
+    precision = runtime.precision_for(config, torch.device(device))   # as in training
     for batch in loader:
         images = batch["image"].to(device)
         intrinsics = batch["intrinsics"].to(device)
@@ -42,17 +44,10 @@ def collect(models: list, dataset, config: RunConfig, device="cpu", flip_variant
         occluded.append(batch["occluded"].numpy())
         family.append(batch["family"].numpy())
         n_occluders.append(batch["n_occluders"].numpy())
-        B, S = len(images), config.input_px
-        if True in flip_variants:      # one batch of 2B: the plain view and the mirrored view
-            images = torch.cat([images, images.flip(-1)])
-            intrinsics = torch.cat([intrinsics, model_lib.mirror_intrinsics(intrinsics, S)])
         for m, net in enumerate(models):
             net.eval()
-            out = net(images, intrinsics)
-            views = {False: {k: v[:B] for k, v in out.items()}}
-            if True in flip_variants:
-                mirrored = model_lib.mirror_output({k: v[B:] for k, v in out.items()}, S)
-                views[True] = {k: (views[False][k] + mirrored[k]) / 2 for k in mirrored}
+            with runtime.autocast(precision, device):
+                views = model_lib.flip.views(net, images, intrinsics, flip=True in flip_variants)
             for flip in flip_variants:
                 pred[(m, flip)][0].append(views[flip]["joints_rel_mm"].double().cpu().numpy())
                 pred[(m, flip)][1].append(views[flip]["joints_cam_mm"].double().cpu().numpy())
@@ -337,6 +332,9 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     splits = SPLITS if args.split == "all" else (args.split,)
+    note = runs.load(args.run).progress_note()
+    if note:
+        print(f"posebook eval: note: {note}: evaluating its last checkpoint", file=sys.stderr)
     for split in splits:
         r = evaluate(args.run, split, flip=not args.no_flip, ensemble=not args.no_ensemble)
         print(f"{split}: MPJPE {r['mpjpe_mm']:.1f} mm, PA-MPJPE {r['pa_mpjpe_mm']:.1f} mm, "

@@ -1,8 +1,9 @@
 """Named run sizes: one profile name selects every size of a run.
 
 A profile is a frozen `RunConfig`. `smoke` is for tests (seconds), `cpu` is the default without
-a GPU (the whole book in about 40 minutes on 2 cores), `gpu` the default with CUDA (ResNet-50 v2
-at 256 px on synthetic data), `paper` the real reproduction (Human3.6M + Pascal VOC).
+a GPU (the whole book in about 40 minutes on 2 cores), `gpu` the default on an A100/H100-class
+GPU (ResNet-50 v2 at 256 px on synthetic data), `gpu_small` on smaller GPUs such as Colab's T4
+(the same network at 192 px, shorter runs), `paper` the real reproduction (Human3.6M + VOC).
 
 Overrides come as ``key=value`` strings (`apply_overrides`); unknown keys and values that do not
 parse as the field's type are errors that list what is valid.
@@ -82,7 +83,7 @@ class RunConfig:
     amp: bool = False                   # bf16 autocast (GPU)
     channels_last: bool = False
     compile: bool = False               # torch.compile
-    gpu_augment: bool = False   # training augmentation's pixel work on the device (posebook.gpu_augment)
+    gpu_augment: bool = False   # training augmentation's pixel work on the device (posebook.augment.gpu)
     device: str = "auto"                # "auto" | "cpu" | "cuda"
 
     # --- evaluation ---------------------------------------------------------------------
@@ -203,12 +204,26 @@ PROFILES: dict[str, RunConfig] = {
         bn_momentum=0.1, num_threads=1, num_workers=1,
         ablation_steps=450,
     ),
+    # H100 / H200 / A100 class. Batch 128 + torch.compile: the model's fastest measured setting
+    # on the H200 (benchmarks/RESULTS.md); the same 768k training images as batch 64 x 12000.
+    # Augmentation on the CPU: on 16 cores its loader supplies more images/s than the GPU
+    # path's (4,600 vs 3,500 at batch 64, H200 host) and leaves the GPU to the model.
     "gpu": RunConfig(
         profile="gpu", backbone="resnet50v2", input_px=256, stride=16, depth_bins=16,
-        n_train=50000, n_val=1000, n_test=2000, steps=12000, batch_size=64, cycle_steps=4000,
+        n_train=50000, n_val=1000, n_test=2000, steps=6000, batch_size=128, cycle_steps=2000,
+        lr_min=1e-5, lr_max=5e-4, amp=True, channels_last=True, compile=True, num_workers=-1,
+        ablation_seeds=(0, 1, 2), eval_every=1000, ablation_steps=500,
+        gpu_augment=False, frame_cache_gb=32.0, pretrained="imagenet",
+    ),
+    # Smaller GPUs (Colab's T4, L4, A10, V100): the same network at 192 px, a third of the
+    # images; eager (compiling costs minutes on a 2-core host); augmentation on the GPU, since
+    # such hosts have few CPU cores. The default there (`default_profile_name`).
+    "gpu_small": RunConfig(
+        profile="gpu_small", backbone="resnet50v2", input_px=192, stride=16, depth_bins=16,
+        n_train=20000, n_val=500, n_test=1000, steps=2400, batch_size=64, cycle_steps=800,
         lr_min=1e-5, lr_max=5e-4, amp=True, channels_last=True, num_workers=-1,
-        ablation_seeds=(0, 1, 2), eval_every=2000, ablation_steps=1000,
-        gpu_augment=True, frame_cache_gb=32.0, pretrained="imagenet",
+        ablation_seeds=(0, 1), eval_every=800, ablation_steps=200,
+        gpu_augment=True, frame_cache_gb=16.0, pretrained="imagenet",
     ),
     "paper": RunConfig(
         profile="paper", dataset="h36m", occluders="voc", backbone="resnet50v2", input_px=256,
@@ -239,15 +254,29 @@ def with_length(config: RunConfig, n_train: int) -> RunConfig:
     return dataclasses.replace(config, steps=steps, cycle_steps=max(1, min(cycle, steps)))
 
 
+# `gpu` needs bfloat16 tensor cores and at least this many streaming multiprocessors (A100:
+# 108, H100 SXM: 132, H200: 132, RTX 4090: 128); smaller GPUs (T4: 40, L4: 58, A10: 72) get
+# `gpu_small`, which keeps the whole book near 30 minutes there (README, "GPU timing").
+GPU_PROFILE_MIN_SMS = 100
+
+
+def gpu_profile_name(device: int = 0) -> str:
+    """``gpu`` for an A100/H100-class CUDA device, else ``gpu_small``."""
+    import torch
+    props = torch.cuda.get_device_properties(device)
+    big = (props.major, props.minor) >= (8, 0) and props.multi_processor_count >= GPU_PROFILE_MIN_SMS
+    return "gpu" if big else "gpu_small"
+
+
 def default_profile_name() -> str:
     """``$POSEBOOK_PROFILE`` if set (an empty value counts as unset; blanks are an error), else
-    ``gpu`` when CUDA is available, else ``cpu``."""
+    with CUDA `gpu_profile_name()` (``gpu`` or ``gpu_small`` by the GPU's size), else ``cpu``."""
     name = os.environ.get(PROFILE_ENV, "")
     if name:
         return check_name(name, f"${PROFILE_ENV}")
     try:
         import torch
-        return "gpu" if torch.cuda.is_available() else "cpu"
+        return gpu_profile_name() if torch.cuda.is_available() else "cpu"
     except ImportError:
         return "cpu"
 

@@ -29,8 +29,9 @@ class DeviceSyncs:
       caught by `spy_device_tensors`, it copies below the dispatcher).
 
     Read-backs return zeros so that counting goes on; `where` keeps each sync's op name and
-    the innermost posebook frame that caused it. Setting one element of a device tensor from a
-    Python number (``t[1] = 2.0``) counts too: on CUDA that is a blocking copy of a CPU scalar. `uploads` counts non-blocking host-to-device
+    the innermost posebook function that caused it (``file:function``). Setting one element of
+    a device tensor from a Python number (``t[1] = 2.0``) counts too: on CUDA that is a blocking
+    copy of a CPU scalar. `uploads` counts non-blocking host-to-device
     copies (one per batch tensor or per augmentation table is the design)."""
 
     DATA_DEPENDENT = ("nonzero", "masked_select", "unique", "_unique2", "unique_dim",
@@ -72,7 +73,7 @@ class DeviceSyncs:
         while frame is not None:
             name = frame.f_code.co_filename
             if "/posebook/" in name:
-                origin = f"{name.rsplit('/posebook/', 1)[1]}:{frame.f_lineno}"
+                origin = f"{name.rsplit('/posebook/', 1)[1]}:{frame.f_code.co_name}"
                 break
             frame = frame.f_back
         self.where.append((getattr(what, "__name__", what), origin))

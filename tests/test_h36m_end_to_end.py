@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from h36m_tree import make_release
-from posebook import cli, detect
+from posebook import cli, detect, skeleton
 from posebook.data import h36m
 
 TREE = [("S1", "Directions 1", "54138969", 11, 11),
@@ -161,3 +161,48 @@ def test_epochs_convert_to_steps():
     with pytest.raises(ValueError, match="batch_size 64 exceeds the training set size 10"):
         profiles.with_length(config, 10)
     assert profiles.with_length(profiles.get("smoke"), 10) == profiles.get("smoke")
+
+
+def _realdata() -> Path:
+    import os
+    root = Path(os.environ.get("POSEBOOK_REALDATA") or ROOT.parent / "shared" / "realdata")
+    if not (root / "h36m" / "frames.npz").is_file():
+        pytest.skip(f"real Human3.6M samples not found at {root} (set POSEBOOK_REALDATA)")
+    return root / "h36m"
+
+
+def test_the_real_1000x1002_s7_frame_prepares_and_crops(tmp_path):
+    """The real S7 Greeting frame of camera 55011271 (1000x1002 px, calibrated 1000x1000) as a
+    one-frame release video: prepare-h36m keeps it, its joints project where the real 2D
+    annotation is, and a training crop is made from it."""
+    import cv2
+    from h36m_tree import _write_cdf
+    from posebook import profiles
+    from posebook.data import h36m_cameras, h36m_prepare
+    from posebook.data.dataset import PoseDataset
+    real = _realdata()
+    data = np.load(real / "frames.npz")
+    i = next(k for k, name in enumerate(data["imgname"]) if name.startswith("S7/"))
+    image = cv2.imread(str(real / data["imgname"][i]))
+    assert image.shape == (1002, 1000, 3)
+    camera = h36m_cameras.camera("S7", "55011271")
+    joints_world = camera.camera_to_world(data["joints3d_cam_m"][i] * 1000.0)
+    poses = np.repeat(joints_world[:1], 32, axis=0)             # other joints: at the pelvis
+    poses[list(skeleton.H36M32_TO_17)] = joints_world
+    root = tmp_path / "release"
+    _write_cdf(root / "S7" / "MyPoseFeatures" / "D3_Positions" / "Greeting.cdf", poses[None])
+    video = root / "S7" / "Videos" / "Greeting.55011271.mp4"
+    video.parent.mkdir(parents=True)
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 50, (1000, 1002))
+    writer.write(image)
+    writer.release()
+    with pytest.warns(UserWarning, match="1000x1002 px, camera 55011271 is calibrated for 1000x1000"):
+        h36m_prepare.prepare(root, tmp_path / "out", subjects=["S7"], progress=False)
+    frames = h36m.H36MFrames(tmp_path / "out", ["S7"])
+    frame = frames.frame(0)
+    assert frame.image.shape == (1002, 1000, 3)
+    projected = frame.camera.world_to_image(frame.joints_world_mm)
+    assert np.abs(projected - data["joints2d_px"][i]).max() < 1.0
+    config = profiles.get("smoke").replace(dataset="h36m", h36m_root=str(tmp_path / "out"))
+    item = PoseDataset(config, "test", frames=frames)[0]
+    assert item["image"].shape == (3, 64, 64) and bool(item["in_crop"].all())

@@ -27,11 +27,22 @@ def test_env_selects_default(monkeypatch):
         profiles.default_profile_name()
 
 
-def test_default_without_env_follows_cuda(monkeypatch):
+@pytest.mark.parametrize("capability,sms,name", [
+    ((9, 0), 132, "gpu"),            # H100 / H200
+    ((8, 0), 108, "gpu"),            # A100
+    ((8, 9), 58, "gpu_small"),       # L4
+    ((7, 5), 40, "gpu_small"),       # T4 (Colab)
+    ((7, 0), 80, "gpu_small"),       # V100: no bfloat16
+])
+def test_default_without_env_follows_the_gpu(monkeypatch, capability, sms, name):
+    import types
+
     import torch
     monkeypatch.delenv(profiles.PROFILE_ENV, raising=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert profiles.default_profile_name() == "gpu"
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device=0: types.SimpleNamespace(
+        major=capability[0], minor=capability[1], multi_processor_count=sms))
+    assert profiles.default_profile_name() == name
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert profiles.default_profile_name() == "cpu"
 

@@ -34,22 +34,39 @@ def no_network(monkeypatch):
 def test_torchvision_weights_download_into_the_hub_cache_then_load_offline(
         tmp_path, monkeypatch, no_network):
     import torchvision
-    reference = torchvision.models.resnet18(weights=None)
-    published = tmp_path / "published" / "resnet18-f37072fd.pth"
+    reference = torchvision.models.mobilenet_v3_small(weights=None)
+    published = tmp_path / "published" / "mobilenet_v3_small-047dcff4.pth"
     published.parent.mkdir()
     torch.save(reference.state_dict(), published)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.delenv(weights.OFFLINE_ENV, raising=False)
     monkeypatch.setattr(backbones, "torchvision_url", lambda name: published.as_uri())
-    net = pm.build(_config(backbone="resnet18", stride=32, pretrained="imagenet"))
+    config = _config(backbone="mobilenet_v3_small", stride=32, pretrained="imagenet")
+    net = pm.build(config)
     cached = tmp_path / "torch" / "hub" / "checkpoints" / published.name
     assert cached.is_file() and net.backbone.weights_source == f"ImageNet weights from {cached}"
-    torch.testing.assert_close(net.backbone.body[2][1].conv2.weight, reference.layer4[1].conv2.weight)
+    torch.testing.assert_close(net.backbone.body[2][-1][0].weight, reference.features[-1][0].weight)
     # offline now: the cached file is used and nothing is fetched
     published.unlink()
     monkeypatch.setenv(weights.OFFLINE_ENV, "1")
-    again = pm.build(_config(backbone="resnet18", stride=32, pretrained="imagenet"))
-    assert again.backbone.weights_source == f"ImageNet weights from {cached}"
+    assert pm.build(config).backbone.weights_source == f"ImageNet weights from {cached}"
+
+
+def test_the_gpu_and_paper_profiles_ask_for_imagenet_weights_without_a_flag(monkeypatch):
+    """Their default is "imagenet": building the model asks timm's Hugging Face repository for
+    the file, downloads allowed (here the request is recorded instead of sent)."""
+    asked = []
+
+    def record(repo_id, filename="model.safetensors", download=True):
+        asked.append((repo_id, filename, download))
+        raise weights.WeightsUnavailable("recorded, not downloaded")
+    monkeypatch.setattr(weights, "hf_hub_file", record)
+    for name in ("gpu", "paper"):
+        config = profiles.get(name)
+        assert config.pretrained == "imagenet"
+        backbones.load_pretrained(torch.nn.Linear(1, 1), config.backbone, config.pretrained,
+                                  require=False)
+    assert asked == [("timm/resnetv2_50.a1h_in1k", "model.safetensors", True)] * 2
 
 
 def test_missing_weights_name_the_file_to_provide(tmp_path, monkeypatch, caplog, no_network):
