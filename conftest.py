@@ -12,3 +12,11 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 _SHARED_REALDATA = Path(__file__).resolve().parent.parent / "shared" / "realdata"
 if _SHARED_REALDATA.is_dir():
     os.environ.setdefault("POSEBOOK_REALDATA", str(_SHARED_REALDATA))
+
+# Property tests draw the same examples on every run (CI must not turn red by chance);
+# `HYPOTHESIS_PROFILE=explore pytest` draws new ones.
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("ci", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

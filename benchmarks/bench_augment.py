@@ -1,5 +1,6 @@
-"""Speed of the training-time image pipeline on one CPU core: perspective crop with geometric
-jitter + occlusion (p = 1, the worst case) + appearance augmentation.
+"""Speed of the training-time image pipeline on one CPU core: the Plan's draw, then the CPU
+renderer's stages: perspective crop with geometric jitter, occlusion (p = 1, the worst case),
+appearance.
 
 Prints one JSON line per crop size (common fields plus side_px, ms_per_image and its parts).
 Run: ``python benchmarks/bench_augment.py [--n 300] [--sides 256,128]``.
@@ -13,25 +14,27 @@ import numpy as np
 import torch
 
 import common
-from posebook import augment, crop
+from posebook import augment, camera
 from posebook.data import occluders, synthetic
 
 
 def bench(frames, bank, side: int, n: int, rng: np.random.Generator) -> dict:
-    parts = {"crop": 0.0, "occlude": 0.0, "appearance": 0.0}
+    parts = {"draw": 0.0, "crop": 0.0, "occlude": 0.0, "appearance": 0.0}
+    shapes = [o.shape for o in bank]
     for i in range(n):
         frame = frames[i % len(frames)]
         t0 = time.perf_counter()
-        image, _ = crop.perspective_crop(frame.image, frame.camera, frame.box_xywh_px,
-                                         out_side=side, **augment.sample_geometry(rng))
+        plan = augment.draw(rng, side, shapes, occlusion_p=1.0)
         t1 = time.perf_counter()
-        image = augment.occlude(image, bank, rng, p=1.0).image
+        cam = plan.crop_camera(frame.camera, frame.box_xywh_px)
+        image = camera.reproject_image(frame.image, frame.camera, cam, (side, side))
         t2 = time.perf_counter()
-        augment.appearance(image, rng)
+        image = augment.cpu.paste(image, plan.pastes, bank)
         t3 = time.perf_counter()
-        parts["crop"] += t1 - t0
-        parts["occlude"] += t2 - t1
-        parts["appearance"] += t3 - t2
+        augment.cpu.restyle(image, plan.look)
+        t4 = time.perf_counter()
+        for key, dt in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+            parts[key] += dt
     ms = {k: round(1e3 * v / n, 3) for k, v in parts.items()}
     return {"side_px": side, "ms_per_image": round(sum(ms.values()), 3),
             "images_per_s": round(1e3 / max(sum(ms.values()), 1e-9), 1),

@@ -3,12 +3,13 @@
 - path "cpu": `PoseDataset("train")[i]` (cached wide crop -> perspective crop with geometric
   jitter, occlusion with the profile's p, appearance), one thread;
 - path "gpu": the GPU augmentation path (`posebook.data.gpu_items`): the worker part (draw the
-  same augmentation, no pixels) per core, and the batched pixel work (`gpu_augment.apply`) on the
+  same augmentation, no pixels) per core, and the batched pixel work (`augment.gpu.render`) on the
   device; with --device cpu the device part also runs on one CPU thread (a reference only).
 
 Frames are rendered into the dataset's frame cache first (not timed; `render_ms_per_frame` says
 what that costs on one core). With ``--cache none`` every item renders its frame (what a split
-bigger than ``frame_cache_gb`` costs). One JSON line per (path, side).
+bigger than ``frame_cache_gb`` costs). The "gpu" line also gives the MiB that rendering one batch
+allocates in all (counted on the `meta` device). One JSON line per (path, side).
 
     python benchmarks/bench_pipeline.py --profile cpu --sides 128,256 --n 64
     python benchmarks/bench_pipeline.py --profile gpu --sides 256 --n 64 --cache none
@@ -22,11 +23,26 @@ import time
 import cv2
 import numpy as np
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
 import common
-from posebook import gpu_augment as ga
+from posebook.augment import gpu
 from posebook.data import gpu_items
 from posebook.data.dataset import PoseDataset
+
+
+class AllocatedBytes(TorchDispatchMode):
+    """Bytes of every tensor the ops under it create (on the `meta` device: no data), i.e.
+    what one render allocates in all; views and in-place ops allocate nothing."""
+
+    bytes = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if not func.is_view and not func._schema.is_mutable:
+            self.bytes += sum(t.nbytes for t in tree_leaves(out) if isinstance(t, torch.Tensor))
+        return out
 
 
 def rate(fn, n: int) -> float:
@@ -70,16 +86,20 @@ def main() -> None:
 
         items = gpu_items.GpuPathItems(ds)
         plan_rate = rate(lambda i: items[i % args.n], args.n)
-        bank = ga.OccluderBank(ds.occluders, device)
+        bank = gpu.OccluderBank(ds.occluders, device)
         batch = args.batch
         batches = [gpu_items.collate([items[(b * batch + j) % args.n] for j in range(batch)])
                    for b in range(2)]
-        times = common.timed(lambda: gpu_items.render(batches[0], bank, side, device),
+        times = common.timed(lambda: gpu_items.render(batches[0], bank, device),
                              args.steps, args.warmup, device)
         render_rate = batch / float(np.median(times))
+        meta_batch = {**batches[0], "frame": batches[0]["frame"].to("meta")}
+        with AllocatedBytes() as allocated:
+            gpu_items.render(meta_batch, gpu.OccluderBank(ds.occluders, "meta"), "meta")
         per_core = 1 / (1 / plan_rate + (1 / render_rate if device.type == "cpu" else 0))
         common.emit("pipeline", args, cfg, device, batch, path="gpu",
                     worker_plans_per_s_per_core=round(plan_rate, 2),
+                    render_mib_allocated_per_batch=round(allocated.bytes / 2**20, 1),
                     device_crops_per_s=round(render_rate, 2),
                     crops_per_s_per_core=round(per_core, 2),
                     note=("device part on 1 CPU thread (reference)" if device.type == "cpu"

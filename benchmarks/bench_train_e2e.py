@@ -88,8 +88,8 @@ def render_ops(trainer, batch, device) -> dict:
     events = prof.events()
     aten = [e for e in events if e.name.startswith("aten::")]
     counts = {"render_aten_ops": sum(e.cpu_parent is None or not e.cpu_parent.name.startswith(
-        "aten::") for e in aten), "pastes": sum(map(len, batch["pastes"])),
-        "max_pastes_per_image": max(map(len, batch["pastes"]))}
+        "aten::") for e in aten), "pastes": sum(len(p.pastes) for p in batch["plan"]),
+        "max_pastes_per_image": max(len(p.pastes) for p in batch["plan"])}
     if device.type == "cuda":
         on_gpu = [e for e in events if e.device_type == torch.autograd.DeviceType.CUDA]
         counts["render_cuda_kernels"] = sum("memcpy" not in e.name.lower() for e in on_gpu)

@@ -1,8 +1,23 @@
 """posebook: the runnable companion to Sárándi et al. (2018), "Synthetic Occlusion Augmentation
 with Volumetric Heatmaps for the 2018 ECCV PoseTrack Challenge on 3D Human Pose Estimation".
 
-Modules (dependencies point down this list): skeleton, camera, crop, data, augment, model,
-metrics, train, evaluate, detect, viz, profiles, cli.
+Modules by layer, lowest first (the design's module list). A module imports only from its own
+layer or below, never in a circle; tests/test_layers.py reads this table and checks every
+import in the package against it, and that it names every module of the tree:
+
+    1 foundations  skeleton paths profiles schedule progress distortion weights runtime
+                   paper_numbers
+    2 geometry     camera crop
+    3 augment      augment
+    4 data         data
+    5 model        model
+    6 metrics      metrics loss
+    7 runs         runs checkpoint captions
+    8 tasks        train evaluate detect predict ablation real_frames
+    9 reading      viz book choices cli __main__
+
+`augment` (draw a sample's Plan; its CPU and GPU renderers), `data` (frame sources, caches,
+samples), `model` and `viz` are packages; chapters import `posebook`, never each other.
 """
 __version__ = "0.1.0"
 

@@ -53,7 +53,8 @@ def load(path: str | Path) -> dict:
 def _reason(error: Exception, prefer: str = "") -> str:
     """One short line of an exception: the first line holding `prefer`, else the first line."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    chosen = next((line for line in lines if prefer and prefer.lower() in line.lower()), lines[0] if lines else "")
+    chosen = next((line for line in lines if prefer and prefer.lower() in line.lower()),
+                  lines[0] if lines else "")
     return f"{type(error).__name__}: {chosen[:160]}".rstrip(": ")
 
 

@@ -27,11 +27,12 @@ def unstated(config: RunConfig) -> list[tuple[str, str]]:
     """(quantity, posebook's choice) for every value of `config`'s run the paper does not give.
 
     Every row is posebook's choice, not the paper's; values come from `config` and from the
-    defaults of `augment.sample_geometry`, `augment.appearance` and `augment.occlude`.
+    defaults of `augment.draw_geometry`, `augment.draw_look` and `augment.draw_pastes` (what
+    `augment.draw` uses).
     """
     c = config
-    geometry, look, occlusion = (_defaults(augment.sample_geometry),
-                                 _defaults(augment.appearance), _defaults(augment.occlude))
+    geometry, look, occlusion = (_defaults(augment.draw_geometry), _defaults(augment.draw_look),
+                                 _defaults(augment.draw_pastes))
     length = (f"{c.epochs:g} epochs, LR cycles of {c.cycle_epochs:g} epochs" if c.epochs > 0
               and c.cycle_epochs > 0 else f"{c.epochs:g} epochs, one LR cycle" if c.epochs > 0
               else f"{c.steps} steps, LR cycles of {c.cycle_steps} steps")

@@ -7,6 +7,7 @@ in) and ``metrics.md`` (a Markdown table); `load_run(name)` (= `runs.load`) read
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -46,18 +47,10 @@ def collect(models: list, dataset, config: RunConfig, device="cpu", flip_variant
         occluded.append(batch["occluded"].numpy())
         family.append(batch["family"].numpy())
         n_occluders.append(batch["n_occluders"].numpy())
-        B, S = len(images), config.input_px
-        if True in flip_variants:      # one batch of 2B: the plain view and the mirrored view
-            images = torch.cat([images, images.flip(-1)])
-            intrinsics = torch.cat([intrinsics, model_lib.mirror_intrinsics(intrinsics, S)])
         for m, net in enumerate(models):
             net.eval()
             with runtime.autocast(precision, device):
-                out = net(images, intrinsics)
-            views = {False: {k: v[:B] for k, v in out.items()}}
-            if True in flip_variants:
-                mirrored = model_lib.mirror_output({k: v[B:] for k, v in out.items()}, S)
-                views[True] = {k: (views[False][k] + mirrored[k]) / 2 for k in mirrored}
+                views = model_lib.flip.views(net, images, intrinsics, flip=True in flip_variants)
             for flip in flip_variants:
                 pred[(m, flip)][0].append(views[flip]["joints_rel_mm"].double().cpu().numpy())
                 pred[(m, flip)][1].append(views[flip]["joints_cam_mm"].double().cpu().numpy())
@@ -178,6 +171,14 @@ def chosen_members(run_metrics: dict) -> list[str]:
     return choice["members"] if choice else ["last"]
 
 
+def chosen_label(run_metrics: dict) -> str:
+    """The chosen weights in words: "last weights" or "ensemble of snapshot_1, snapshot_2"."""
+    choice = run_metrics.get("ensemble_choice") or {}
+    if choice.get("used") != "ensemble":
+        return "last weights"
+    return "ensemble of " + ", ".join(chosen_members(run_metrics))
+
+
 def evaluate(run_dir: str | Path, split: str = "test", flip: bool = True,
              ensemble: bool = True, device=None) -> dict:
     """Metrics of one split for one setting: flip TTA on/off, snapshot ensemble on/off."""
@@ -280,7 +281,7 @@ def markdown_table(result: dict) -> str:
 def variants_table(result: dict) -> str:
     """Markdown table of test MPJPE for every flip x weights combination (from metrics.json);
     "chosen on validation" is `choose_members`' choice (the last weights when no ensemble won)."""
-    chosen = ", ".join(chosen_members(result))
+    chosen = chosen_label(result)
     lines = ["| test set | flip TTA | weights | MPJPE (mm) |", "|---|---|---|---|"]
     for key, value in result["variants"].items():
         split, flip, weights = key.split("/")
@@ -296,8 +297,7 @@ def ensemble_choice_table(result: dict) -> str:
     lines = ["| candidate | validation MPJPE (mm) |", "|---|---|"]
     for label, value in choice.get("val_mpjpe_mm", {}).items():
         lines.append(f"| {label} | {value:.1f} |")
-    used = "last weights" if choice.get("used") != "ensemble" else ", ".join(chosen_members(result))
-    lines.append(f"| **used: {used}** | {choice.get('reason', '')} |")
+    lines.append(f"| **used: {chosen_label(result)}** | {choice.get('reason', '')} |")
     return "\n".join(lines) + "\n"
 
 
@@ -335,6 +335,9 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     splits = SPLITS if args.split == "all" else (args.split,)
+    note = runs.load(args.run).progress_note()
+    if note:
+        print(f"posebook eval: note: {note}: evaluating its last checkpoint", file=sys.stderr)
     for split in splits:
         r = evaluate(args.run, split, flip=not args.no_flip, ensemble=not args.no_ensemble)
         print(f"{split}: MPJPE {r['mpjpe_mm']:.1f} mm, PA-MPJPE {r['pa_mpjpe_mm']:.1f} mm, "

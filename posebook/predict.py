@@ -372,8 +372,3 @@ def run(args: argparse.Namespace) -> int:
     html_path, json_path = write_outputs(prediction, out, args.force)
     print(f"wrote {html_path} and {json_path}")
     return 0
-
-
-if __name__ == "__main__":
-    from .cli import main
-    sys.exit(main(["predict", *sys.argv[1:]]))

@@ -83,7 +83,7 @@ class RunConfig:
     amp: bool = False                   # bf16 autocast (GPU)
     channels_last: bool = False
     compile: bool = False               # torch.compile
-    gpu_augment: bool = False   # training augmentation's pixel work on the device (posebook.gpu_augment)
+    gpu_augment: bool = False   # training augmentation's pixel work on the device (posebook.augment.gpu)
     device: str = "auto"                # "auto" | "cpu" | "cuda"
 
     # --- evaluation ---------------------------------------------------------------------

@@ -150,7 +150,8 @@ def lock(run_dir: str | os.PathLike):
             handle.seek(0)
             holder = handle.read().strip() or "unknown"
             raise RunLocked(f"run folder {run_dir} is being written by another process "
-                            f"(pid {holder}); wait for it to end or choose another --name") from None
+                            f"(pid {holder}); wait for it to end or choose another --name"
+                            ) from None
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))

@@ -187,11 +187,11 @@ class Trainer:
 
     def render(self, batch: dict) -> dict:
         """A collated `gpu_items.GpuPathItems` batch rendered on the device (gpu_augment)."""
-        from . import gpu_augment
+        from .augment import gpu
         from .data import gpu_items
         if self.bank is None and self.config.occlusion_p > 0:
-            self.bank = gpu_augment.OccluderBank(self.train_set.dataset.occluders, self.device)
-        return gpu_items.render(batch, self.bank, self.config.input_px, self.device)
+            self.bank = gpu.OccluderBank(self.train_set.dataset.occluders, self.device)
+        return gpu_items.render(batch, self.bank, self.device)
 
     def update(self, batch: dict) -> torch.Tensor:
         """One optimizer step on a loader batch (rendered first with gpu_augment); returns the

@@ -127,29 +127,68 @@ def test_joints_covered_uses_pixel_centres_and_ignores_outside():
         augment.joints_covered(mask, np.zeros((5, 3)))
 
 
-def test_sample_geometry_ranges_and_flip_rate():
+def test_draw_geometry_ranges_and_flip_rate():
     rng = np.random.default_rng(0)
-    draws = [augment.sample_geometry(rng) for _ in range(2000)]
-    assert set(draws[0]) == {"scale", "roll_rad", "shift_frac", "flip"}
-    scale = np.array([d["scale"] for d in draws])
-    roll = np.array([d["roll_rad"] for d in draws])
-    shift = np.array([d["shift_frac"] for d in draws])
+    draws = [augment.draw_geometry(rng) for _ in range(2000)]
+    scale = np.array([d.scale for d in draws])
+    roll = np.array([d.roll_rad for d in draws])
+    shift = np.array([d.shift_frac for d in draws])
     assert 0.75 <= scale.min() and scale.max() <= 1.25 and np.ptp(scale) > 0.45
     assert np.abs(roll).max() <= np.radians(20) and np.abs(roll).max() > np.radians(19)
     assert shift.shape == (2000, 2) and np.abs(shift).max() <= 0.1
-    assert abs(np.mean([d["flip"] for d in draws]) - 0.5) < 0.05
-    none = augment.sample_geometry(rng, scale_range=(1, 1), roll_deg=0, shift_frac=0, flip_p=0)
-    assert none == {"scale": 1.0, "roll_rad": 0.0, "shift_frac": (0.0, 0.0), "flip": False}
+    assert abs(np.mean([d.flip for d in draws]) - 0.5) < 0.05
+    none = augment.draw_geometry(rng, scale_range=(1, 1), roll_deg=0, shift_frac=0, flip_p=0)
+    assert none == augment.Geometry()
 
 
-def test_sample_geometry_feeds_the_perspective_crop():
+def test_draw_geometry_feeds_the_perspective_crop():
     crop = pytest.importorskip("posebook.crop")
     from posebook.camera import Camera
     camera = Camera(np.array([[300.0, 0, 160], [0, 300, 120], [0, 0, 1]]))
     image = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)
-    geometry = augment.sample_geometry(np.random.default_rng(1))
-    out, cam = crop.perspective_crop(image, camera, (100, 50, 80, 150), out_side=64, **geometry)
+    geometry = augment.draw_geometry(np.random.default_rng(1))
+    out, cam = crop.perspective_crop(image, camera, (100, 50, 80, 150), out_side=64,
+                                     **geometry.kwargs())
     assert out.shape == (64, 64, 3)
+
+
+@pytest.mark.parametrize("count_max", [1, 7, 8])
+def test_draw_counts_occluders_up_to_count_max(count_max):
+    rng = np.random.default_rng(count_max)
+    shapes = [o.shape for o in BANK]
+    counts = [len(augment.draw(rng, 64, shapes, 1.0, count_max=count_max).pastes)
+              for _ in range(800)]
+    assert sorted(set(counts)) == list(range(1, count_max + 1))
+    with pytest.raises(ValueError, match="count_max"):
+        augment.draw(rng, 64, shapes, 1.0, count_max=0)
+
+
+def test_draw_order_is_fixed_and_stages_can_be_off():
+    """geometry, occlusion, appearance: a stage that is off draws nothing, so the next stage
+    sees the rng as if the earlier stage had been drawn by its own `draw_*`."""
+    shapes = [o.shape for o in BANK]
+    full = augment.draw(np.random.default_rng(5), 64, shapes, 1.0)
+    rng = np.random.default_rng(5)
+    geometry = augment.draw_geometry(rng)
+    pastes = augment.draw_pastes(rng, shapes, (64, 64), 1.0)
+    look = augment.draw_look(rng, (64, 64))
+    assert full == augment.Plan(64, geometry, pastes, look)
+    bare = augment.draw(np.random.default_rng(5), 64, shapes, 0.0, geometry=False,
+                        appearance=False)
+    assert bare == augment.Plan(64) and bare.look is None
+
+
+def test_covered_joints_from_the_plan_equal_the_rendered_mask():
+    rng = np.random.default_rng(3)
+    shapes = [o.shape for o in BANK]
+    for _ in range(30):
+        plan = augment.draw(rng, 64, shapes, 1.0, geometry=False, appearance=False)
+        mask = np.zeros((64, 64), bool)
+        augment.cpu.paste(np.zeros((64, 64, 3), np.uint8), plan.pastes, BANK, mask)
+        joints_px = rng.uniform(-8, 72, (200, 2))
+        np.testing.assert_array_equal(
+            augment.covered_joints(plan.pastes, BANK, joints_px, (64, 64)),
+            augment.joints_covered(mask, joints_px))
 
 
 def test_appearance_changes_colours_within_bounds():

@@ -10,8 +10,8 @@ from spies import spy_device_tensors
 
 
 def test_gpu_items_batch_matches_cpu_batch(tmp_path, monkeypatch):
-    """The Trainer's rendered gpu_augment batch has the CPU path's keys, shapes and dtypes, and
-    the same labels and nearly the same pixels for the same steps."""
+    """The Trainer's rendered gpu_augment batch has the CPU path's keys, shapes and dtypes, the
+    same labels and nearly the same pixels for the same steps."""
     monkeypatch.setenv("POSEBOOK_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("POSEBOOK_CACHE", str(tmp_path / "cache"))
     config = profiles.get("smoke", ["n_train=16", "batch_size=8", "occlusion_p=1.0",
@@ -26,12 +26,10 @@ def test_gpu_items_batch_matches_cpu_batch(tmp_path, monkeypatch):
     assert sorted(gpu) == sorted(cpu)
     for key in cpu:
         assert (gpu[key].shape, gpu[key].dtype) == (cpu[key].shape, cpu[key].dtype), key
-    for key in ("index", "family", "in_crop"):
-        assert torch.equal(gpu[key], cpu[key]), key
-    for key in ("intrinsics", "joints_cam_mm", "joints_px", "root_depth_mm"):
-        np.testing.assert_allclose(gpu[key], cpu[key], rtol=1e-4, atol=1e-3, err_msg=key)
-    assert torch.equal(gpu["n_occluders"], cpu["n_occluders"]) and cpu["n_occluders"].min() >= 1
-    assert gpu["occluded"].any() and (gpu["occluded"] != cpu["occluded"]).sum() <= 2
+    for key in cpu:                          # labels come from the same Plan: identical
+        if key != "image":
+            assert torch.equal(gpu[key], cpu[key]), key
+    assert cpu["n_occluders"].min() >= 1 and cpu["occluded"].any()
     assert (gpu["image"].float() - cpu["image"].float()).abs().mean() < 2.0
 
 
@@ -60,10 +58,9 @@ def gpu_path_batch(monkeypatch, tmp_path, n=6):
 
 def test_render_on_a_device_reads_nothing_back(monkeypatch, tmp_path):
     """On the `meta` device a read-back or a host tensor mixed into device math would raise, and
-    uploads are visible: one per stage (each waits for the device on CUDA unless it is the
-    non-blocking pinned copy of `gpu_augment.to_device`). image and occluded are computed
-    there; n_occluders and the labels stay on the host."""
-    from posebook import gpu_augment
+    uploads are visible: the frames and one copy of the batch's plan numbers. The image is made
+    there; the labels (occluded and n_occluders included) stay on the host."""
+    from posebook.augment import gpu
     from posebook.data import gpu_items
 
     class Uploads(TorchDispatchMode):
@@ -77,15 +74,13 @@ def test_render_on_a_device_reads_nothing_back(monkeypatch, tmp_path):
 
     hidden = spy_device_tensors(monkeypatch)
     config, ds, batch = gpu_path_batch(monkeypatch, tmp_path)
-    bank = gpu_augment.OccluderBank(ds.occluders, "meta")
+    bank = gpu.OccluderBank(ds.occluders, "meta")
     with Uploads() as uploads:
-        out = gpu_items.render(batch, bank, config.input_px, "meta")
-    # one copy each: frames, warp, composite, colour, blur (if any image is blurred), occluded
-    assert uploads.n <= 6 and hidden == [], (uploads.n, hidden)
+        out = gpu_items.render(batch, bank, "meta")
+    assert uploads.n == 2 and hidden == [], (uploads.n, hidden)
     S = config.input_px
     assert out["image"].is_meta and out["image"].shape == (6, 3, S, S)
-    assert out["occluded"].is_meta and out["occluded"].dtype == torch.bool
-    assert out["n_occluders"].device.type == "cpu" and out["n_occluders"].min() >= 1
+    assert out["n_occluders"].min() >= 1
     assert all(out[k].device.type == "cpu" for k in gpu_items.LABELS)
 
 
@@ -101,7 +96,7 @@ def test_pin_memory_keeps_the_plan_entries(monkeypatch, tmp_path):
     out = pin_memory(batch)
     assert sorted(out) == sorted(batch)
     assert len(pinned) == sum(isinstance(v, torch.Tensor) for v in batch.values())
-    assert out["pastes"] == batch["pastes"] and out["appearance"] == batch["appearance"]
+    assert out["plan"] == batch["plan"]
     assert isinstance(out["scale"], np.ndarray)
     np.testing.assert_array_equal(out["scale"], batch["scale"])
 
@@ -141,9 +136,9 @@ def test_real_human36m_frames_on_the_gpu_path(tmp_path, monkeypatch):
     items = gpu_items.GpuPathItems(cpu_path)
     batch = gpu_items.collate([items[(0, i)] for i in range(len(samples))])
     assert batch["frame"].shape == (len(samples), 3, 144, 144)
-    gpu = gpu_items.render(batch, None, config.input_px, "cpu")
+    gpu = gpu_items.render(batch, None, "cpu")
     cpu = torch.utils.data.default_collate([cpu_path[(0, i)] for i in range(len(samples))])
-    for key in ("intrinsics", "joints_cam_mm", "joints_px"):
-        np.testing.assert_allclose(gpu[key], cpu[key], rtol=1e-5, atol=1e-3, err_msg=key)
+    for key in gpu_items.LABELS:
+        assert torch.equal(gpu[key], cpu[key]), key
     diff = (gpu["image"].float() - cpu["image"].float()).abs()
     assert diff.mean() < 4 and gpu["image"].float().std() > 20, float(diff.mean())

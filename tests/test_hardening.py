@@ -199,6 +199,8 @@ def test_4_predict_says_when_the_run_is_unfinished(smoke_run, runs_dir, photo, f
     code, err = posebook(capsys, "predict", photo, "--box", box_arg(frame), "--checkpoint",
                          smoke_run, "--out", tmp_path / "f.html")
     assert code == 0 and "unfinished" not in err
+    code, err = posebook(capsys, "eval", killed, "--split", "test", "--no-flip")
+    assert code == 0 and f"step 50 of {steps}" in err
 
 
 def test_4_a_run_folder_is_locked_while_it_is_written(runs_dir, capsys):

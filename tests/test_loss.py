@@ -62,7 +62,8 @@ def test_dataset_items_carry_the_crop_to_frame_rotation():
     config = profiles.get("smoke").replace(n_train=4)
     data = PoseDataset(config, "train", cache="none")
     item = data[(0, 1)]
-    rng, _, _, cam, joints_cam, _, _, _, frame_cam = data.draw_crop((0, 1))
+    plan, _, _, cam, joints_world, _, _, frame_cam = data.plan((0, 1))
+    joints_cam, _ = plan.crop_joints(cam, joints_world)
     rotation = item["crop_to_frame"].double().numpy()
     np.testing.assert_allclose(rotation, frame_cam.R @ cam.R.T, atol=1e-6)
     np.testing.assert_allclose(np.abs(np.linalg.det(rotation)), 1.0, atol=1e-5)

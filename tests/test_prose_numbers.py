@@ -5,7 +5,7 @@ inline code, math and glue roles are not prose):
 
 - measured: glued from the run the chapter shows, {glue:text}`name`;
 - configured: a value of posebook's code or config, in a sentence that names where it lives
-  as inline code (`occlusion_p`, `augment.sample_geometry`, `occluder_count_max = 8`); the
+  as inline code (`occlusion_p`, `augment.draw_geometry`, `occluder_count_max = 8`); the
   value itself may be written as inline code too;
 - quoted: a number from the paper, in a sentence that says so ("the paper", "paper's",
   "Sárándi", "authors'", "quoted");

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from .. import augment, crop, paths, skeleton
-from ..camera import Camera, reproject_image
+from ..camera import Camera
 from . import synthetic
 
 SPLITS = {"train": 0, "val": 1, "test": 2, "test_occluded": 2}
@@ -48,7 +48,6 @@ CACHE_VERSION = 1
 CACHE_FIELD = 1.5                 # cached crop covers 1.5x the model crop's field of view
 BUILD_CHUNK = 256                 # frames per task when several processes render a cache
 FILL = 0.9
-NO_GEOMETRY = dict(scale=1.0, roll_rad=0.0, shift_frac=(0.0, 0.0), flip=False)
 
 
 def split_seed(seed: int, split: str) -> int:
@@ -282,7 +281,7 @@ class PoseDataset(torch.utils.data.Dataset):
         self.frames = frames
         # Names of the "family" ids: posture families (synthetic) or the 15 actions (Human3.6M).
         self.family_names = tuple(getattr(frames, "family_names", synthetic.FAMILIES))
-        self._bank = occluders
+        self._bank, self._bank_shapes = occluders, None
         self.epoch = 0
         fits = len(frames) * wide_side(self.side) ** 2 * 3 <= config.frame_cache_gb * 2**30
         if cache == "auto":
@@ -316,69 +315,64 @@ class PoseDataset(torch.utils.data.Dataset):
         image, camera = wide_crop(f, self.side) if wide else (f.image, f.camera)
         return image, camera, f.camera, f.box_xywh_px, f.joints_world_mm, f.family_id
 
-    def draw_crop(self, key, wide: bool = False):
-        """Item `key`'s random generator and crop, in the draw order every path shares; `key`
-        is an index, or (epoch, index) for the training augmentation of that epoch; `wide`: see
-        `_source`.
+    @property
+    def bank_shapes(self) -> list:
+        """(h, w, 4) shapes of the occluder bank (what `augment.draw` needs of it)."""
+        if self._bank_shapes is None:
+            self._bank_shapes = [o.shape for o in self.occluders]
+        return self._bank_shapes
 
-        Returns (rng, image, image_camera, crop_camera, joints_cam_mm (17, 3), joints_px (17, 2),
-        family, index, frame_camera): `rng` has drawn the geometry jitter (train) and continues with the
-        occlusion and appearance draws; the crop image itself is left to the caller.
+    def plan(self, key, wide: bool = False):
+        """Item `key`'s augmentation `Plan` and what it applies to; `key` is an index, or
+        (epoch, index) for the training augmentation of that epoch; `wide`: see `_source`.
+
+        Returns (plan, image, image_camera, crop_camera, joints_world_mm (17, 3), family, index,
+        frame_camera).
+        The item's rng is made and used here only (by `augment.draw`).
         """
         epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
         index = int(index)
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} items")
-        train = self.split == "train"   # augmentation follows `seed`; test sets are data
+        c, train = self.config, self.split == "train"   # augmentation follows `seed`
         epoch = int(epoch) if train else 0
-        seed = self.config.seed if train else self.config.data_seed
-        rng = np.random.default_rng([seed, self.split_id, index, epoch,
-                                     int(self.split == "test_occluded")])
+        rng = np.random.default_rng([c.seed if train else c.data_seed, self.split_id, index,
+                                     epoch, int(self.split == "test_occluded")])
+        p = 1.0 if self.split == "test_occluded" else c.occlusion_p if train else 0.0
+        plan = augment.draw(rng, self.side, self.bank_shapes if p > 0 else (), p,
+                            geometry=train and c.augment_geometry,
+                            appearance=train and c.augment_appearance,
+                            count_max=c.occluder_count_max)
         image, image_cam, frame_cam, box, joints_world, family = self._source(index, wide)
-        geometry = augment.sample_geometry(rng) \
-            if train and self.config.augment_geometry else NO_GEOMETRY
-        cam = crop.crop_camera(frame_cam, box, out_side=self.side, fill=FILL, **geometry)
-        joints_cam = cam.world_to_camera(joints_world)
-        if geometry["flip"]:
-            joints_cam = joints_cam[..., skeleton.MIRROR, :]
-        return (rng, image, image_cam, cam, joints_cam, cam.camera_to_image(joints_cam), family,
-                index, frame_cam)
+        return (plan, image, image_cam, plan.crop_camera(frame_cam, box, FILL), joints_world,
+                family, index, frame_cam)
 
     def __getitem__(self, key) -> dict:
         """Item `key`: an index (epoch from `set_epoch`) or (epoch, index)."""
-        rng, image, image_cam, cam, joints_cam, joints_px, family, index, frame_cam = \
-            self.draw_crop(key)
-        S, train = self.side, self.split == "train"
-        crop_image = reproject_image(np.asarray(image), image_cam, cam, (S, S))
-        p = 1.0 if self.split == "test_occluded" else self.config.occlusion_p if train else 0.0
-        n_occluders, occluded = 0, np.zeros(skeleton.N_JOINTS, bool)
-        if p > 0:
-            result = augment.occlude(crop_image, self.occluders, rng, p=p,
-                                     count=(1, self.config.occluder_count_max))
-            crop_image, n_occluders = result.image, result.count
-            if n_occluders:
-                occluded = augment.joints_covered(result.mask, joints_px)
-        if train and self.config.augment_appearance:
-            crop_image = augment.appearance(crop_image, rng)
+        plan, image, image_cam, cam, joints_world, family, index, frame_cam = self.plan(key)
+        crop_image = augment.render(image, image_cam, cam, plan, self._bank)
         return {"image": torch.from_numpy(np.ascontiguousarray(crop_image.transpose(2, 0, 1))),
-                **labels(cam, joints_cam, joints_px, family, index, S, frame_cam),
-                "occluded": torch.as_tensor(occluded, dtype=torch.bool),
-                "n_occluders": torch.tensor(n_occluders, dtype=torch.int64)}
+                **self.labels(plan, cam, joints_world, family, index, frame_cam)}
 
-
-def labels(cam, joints_cam_mm, joints_px, family: int, index: int, side: int,
-           frame_cam) -> dict:
-    """The ground-truth tensors of an item (everything but image, occluded, n_occluders).
-    crop_to_frame (3, 3) turns crop-camera coordinates into the original (frame) camera's axes
-    (both share the optical centre), for the loss in the paper's frame (`posebook.loss`)."""
-    in_crop = np.all((joints_px >= -0.5) & (joints_px <= side - 0.5), axis=-1)
-    return {
-        "intrinsics": torch.as_tensor(cam.K, dtype=torch.float32),
-        "crop_to_frame": torch.as_tensor(frame_cam.R @ cam.R.T, dtype=torch.float32),
-        "joints_cam_mm": torch.as_tensor(joints_cam_mm, dtype=torch.float32),
-        "joints_px": torch.as_tensor(joints_px, dtype=torch.float32),
-        "root_depth_mm": torch.tensor(joints_cam_mm[skeleton.ROOT, 2], dtype=torch.float32),
-        "in_crop": torch.as_tensor(in_crop, dtype=torch.bool),
-        "family": torch.tensor(family, dtype=torch.int64),
-        "index": torch.tensor(int(index), dtype=torch.int64),
-    }
+    def labels(self, plan, cam, joints_world_mm, family: int, index: int, frame_cam) -> dict:
+        """The ground truth of an item (everything but the image), from its Plan.
+        crop_to_frame (3, 3) turns crop-camera coordinates into the original (frame) camera's
+        axes (both share the optical centre), for the loss in the paper's frame
+        (`posebook.loss`)."""
+        S = self.side
+        joints_cam_mm, joints_px = plan.crop_joints(cam, joints_world_mm)
+        occluded = augment.covered_joints(plan.pastes, self._bank, joints_px, (S, S)) \
+            if plan.pastes else np.zeros(skeleton.N_JOINTS, bool)
+        in_crop = np.all((joints_px >= -0.5) & (joints_px <= S - 0.5), axis=-1)
+        return {
+            "intrinsics": torch.as_tensor(cam.K, dtype=torch.float32),
+            "crop_to_frame": torch.as_tensor(frame_cam.R @ cam.R.T, dtype=torch.float32),
+            "joints_cam_mm": torch.as_tensor(joints_cam_mm, dtype=torch.float32),
+            "joints_px": torch.as_tensor(joints_px, dtype=torch.float32),
+            "root_depth_mm": torch.tensor(joints_cam_mm[skeleton.ROOT, 2], dtype=torch.float32),
+            "occluded": torch.as_tensor(occluded, dtype=torch.bool),
+            "in_crop": torch.as_tensor(in_crop, dtype=torch.bool),
+            "n_occluders": torch.tensor(len(plan.pastes), dtype=torch.int64),
+            "family": torch.tensor(family, dtype=torch.int64),
+            "index": torch.tensor(int(index), dtype=torch.int64),
+        }

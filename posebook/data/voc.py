@@ -149,7 +149,7 @@ def _cache_path(root: Path, xml_paths: list[Path], min_area_px: int, downscale: 
         return f"{info.st_size}:{info.st_mtime_ns}"
     masks, images = root / "SegmentationObject", root / "JPEGImages"
     listing = hashlib.sha1("\n".join(
-        f"{p.name} {stamp(p)} {stamp(masks / (p.stem + '.png'))} {stamp(images / (p.stem + '.jpg'))}"
+        f"{p.name} {stamp(p)} {stamp(masks / f'{p.stem}.png')} {stamp(images / f'{p.stem}.jpg')}"
         for p in xml_paths).encode()).hexdigest()
     key = json.dumps([CACHE_VERSION, str(root), listing, min_area_px, downscale, SOFT_BORDER_PX])
     digest = hashlib.sha1(key.encode()).hexdigest()[:16]

@@ -4,6 +4,7 @@
 `soft_argmax_3d`, `soft_argmax_1d`. Back-projection uses `posebook.camera.backproject`.
 """
 from .backbones import NAMES as BACKBONES, build_backbone  # noqa: F401
+from . import flip  # noqa: F401
 from .flip import flip_tta, mirror_intrinsics, mirror_output  # noqa: F401
 from .posenet import PIXEL_OFFSET_PX, PoseNet, build  # noqa: F401
 from .softargmax import hard_argmax_3d, soft_argmax_1d, soft_argmax_3d  # noqa: F401

@@ -41,20 +41,30 @@ def mirror_output(output: dict[str, torch.Tensor], input_px: int) -> dict[str, t
                 heatmaps=output["heatmaps"][:, m].flip(-1))
 
 
-def flip_tta(model: PoseNet, images: torch.Tensor,
-             intrinsics: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Average of the plain prediction and the mirrored-input prediction mapped back.
+def views(model: PoseNet, images: torch.Tensor, intrinsics: torch.Tensor,
+          flip: bool = True) -> dict[bool, dict[str, torch.Tensor]]:
+    """The plain prediction and, with `flip`, the flip-TTA one, from one forward pass.
 
     Args:
-        model: a PoseNet (put it in eval mode first; both views go through one batch of 2B).
-        images: (B, 3, S, S) uint8 or float in [0, 255]. intrinsics: (B, 3, 3) crop K.
+        model: a PoseNet (put it in eval mode first; with `flip` both views go through one batch
+            of 2B). images: (B, 3, S, S) uint8 or float in [0, 255]. intrinsics: (B, 3, 3) crop K.
     Returns:
-        the dict of `PoseNet.forward`, every entry averaged over the two views.
+        {False: the dict of `PoseNet.forward` for the images, True (with `flip`): every entry
+        averaged over the plain view and the mirrored view mapped back}.
     """
     model.check_inputs(images, intrinsics)
+    if not flip:
+        return {False: model(images, intrinsics)}
     S, B = model.input_px, images.shape[0]
     both = model(torch.cat([images, images.flip(-1)]),
                  torch.cat([intrinsics, mirror_intrinsics(intrinsics, S)]))
     plain = {k: v[:B] for k, v in both.items()}
     mirrored = mirror_output({k: v[B:] for k, v in both.items()}, S)
-    return {k: (plain[k] + mirrored[k]) / 2 for k in plain}
+    return {False: plain, True: {k: (plain[k] + mirrored[k]) / 2 for k in plain}}
+
+
+def flip_tta(model: PoseNet, images: torch.Tensor,
+             intrinsics: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Average of the plain prediction and the mirrored-input prediction mapped back (the
+    flip view of `views`)."""
+    return views(model, images, intrinsics, flip=True)[True]
