@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Every GPU measurement of issue 15 in one go: about 6 minutes on an H100/H200 (each step has
-# its own `timeout`; the whole suite stays under 8 minutes).
+# Every GPU measurement of issue 15 in one go: about 6 minutes on an H100/H200 (an estimate: the
+# whole suite has not run on a GPU yet); each step has its own `timeout`, together 8 minutes.
 #
 #     bash benchmarks/gpu_suite.sh OUT_DIR
 #
@@ -48,15 +48,16 @@ E2E="$B/bench_train_e2e.py --profile $P --device $D --n-train $N --ratio --steps
 EAGER="--set compile=false"
 # model only, eager: batch 64 and 128 (peak memory per batch size, MFU); the profile's own
 # setting (compiled) is measured by the --ratio runs below, model-only next to end-to-end
-run 90 $B/bench_train_step.py --profile $P --device $D $EAGER --batch 64 --steps $S
-run 90 $B/bench_train_step.py --profile $P --device $D $EAGER --batch 128 --steps $S
+run 45 $B/bench_train_step.py --profile $P --device $D $EAGER --batch 64 --steps $S
+run 45 $B/bench_train_step.py --profile $P --device $D $EAGER --batch 128 --steps $S
 # end to end vs model only at the profile's settings (batch, precision, channels_last, compile)
-# on both augmentation paths, syncs counted; the first compiles (~90 s), the second reuses it
-run 240 $E2E --augment gpu --sync-debug
-run 150 $E2E --augment cpu --sync-debug
-run 90 $B/bench_inference.py --profile $P --device $D $EAGER --batch 256 --steps $S
+# on both augmentation paths (the profile's own, CPU, first), syncs counted; the first compiles
+# (~90 s), the second finds the compiled graph in TORCHINDUCTOR_CACHE_DIR
+run 200 $E2E --augment cpu --sync-debug
+run 110 $E2E --augment gpu --sync-debug
+run 40 $B/bench_inference.py --profile $P --device $D $EAGER --batch 256 --steps $S
 echo "+ [$((SECONDS - start)) s] trace" | tee -a "$out/log.txt"
-timeout 90 python3 $B/bench_train_step.py --profile $P --device $D $EAGER --batch 128 --steps 3 \
+timeout 40 python3 $B/bench_train_step.py --profile $P --device $D $EAGER --batch 128 --steps 3 \
     --warmup 5 --profile-trace > "$out/trace.txt" 2>>"$out/log.txt" || echo "FAILED: trace" | tee -a "$out/log.txt"
 if [ "${GPU_SUITE_ACCURACY:-0}" = 1 ]; then   # same images seen by A and B: 76,800
   A="batch_size=64,steps=1200,cycle_steps=400,compile=false"
