@@ -23,7 +23,6 @@ cost does not depend on which frame it shows, and a small cache builds in second
 """
 from __future__ import annotations
 
-import functools
 import os
 import tempfile
 import time
@@ -133,9 +132,9 @@ def main() -> None:
         changes["num_workers"] = args.workers
     if args.augment is not None:
         changes["gpu_augment"] = args.augment == "gpu"
-    config = config.replace(**changes)
     if args.compile_mode:
-        torch.compile = functools.partial(torch.compile, mode=args.compile_mode)
+        changes["compile_mode"] = args.compile_mode
+    config = config.replace(**changes)
     trainer = train.Trainer(config, runs.folder("bench_e2e"), progress=False)
     ds = trainer.train_set.dataset if config.gpu_augment else trainer.train_set
     tic = time.perf_counter()
@@ -163,7 +162,8 @@ def main() -> None:
         extra["supply_images_per_s"] = round(B * args.steps / seconds, 2)
     common.emit("train_e2e", args, config, device, B,
                 augment="gpu" if config.gpu_augment else "cpu", **common.run_fields(config, device),
-                compile_mode=args.compile_mode, frame_px=config.frame_px,
+                compile_mode=config.compile_mode if config.compile else None,
+                frame_px=config.frame_px,
                 occlusion_p=config.occlusion_p, num_workers=loader_workers(config),
                 n_train_frames=config.n_train, steps=args.steps,
                 step_ms=round(1e3 * B / e2e, 2), images_per_s=round(e2e, 2), **extra,

@@ -83,6 +83,8 @@ class RunConfig:
     amp: bool = False                   # bf16 autocast (GPU)
     channels_last: bool = False
     compile: bool = False               # torch.compile
+    compile_mode: str = "default"       # "default" | "reduce-overhead" (CUDA graphs: the host
+                                        # stops launching kernels one by one; CUDA only)
     gpu_augment: bool = False   # training augmentation's pixel work on the device (posebook.augment.gpu)
     device: str = "auto"                # "auto" | "cpu" | "cuda"
 
@@ -154,6 +156,7 @@ def _rules(c: RunConfig) -> list[tuple[bool, str]]:
         one_of("profile", tuple(PROFILES)), one_of("dataset", ("synthetic", "h36m")),
         one_of("occluders", ("procedural", "voc")), one_of("stride", (8, 16, 32)),
         one_of("loss", ("root_relative", "absolute")), one_of("device", ("auto", "cpu", "cuda")),
+        one_of("compile_mode", ("default", "reduce-overhead")),
         (c.dataset != "h36m" or bool(c.h36m_root.strip()),
          "dataset='h36m' needs h36m_root (a folder made by `posebook prepare-h36m`)"),
         (c.occluders != "voc" or bool(c.voc_root.strip()),

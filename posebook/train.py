@@ -114,7 +114,8 @@ class Trainer:
                     module.momentum = config.bn_momentum
         if config.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.forward = torch.compile(self.model) if config.compile else self.model
+        self.forward = (torch.compile(self.model, mode=config.compile_mode) if config.compile
+                        else self.model)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr_min,
                                           weight_decay=config.weight_decay,
                                           fused=self.device.type == "cuda")
