@@ -16,7 +16,7 @@
 #                       seconds on 16 cores; the gpu profile's 50,000 frames take 20.6 GiB and
 #                       minutes, and a frame's cost does not depend on how many there are)
 #   GPU_SUITE_STEPS     timed steps per measurement (default 60)
-#   GPU_SUITE_ACCURACY  1: also train setting A (batch 64, eager) and B (the profile) with 2
+#   GPU_SUITE_ACCURACY  1: also train setting A (the profile, eager) and B (the profile) with 2
 #                       seeds each on the same data, short schedule, and compare (+ ~6 minutes)
 # Runs from a checkout without installing: PYTHONPATH=$PWD; caches go to a fresh temporary
 # folder unless POSEBOOK_CACHE / POSEBOOK_RUNS are set. A dry run on a CPU (every command):
@@ -59,10 +59,10 @@ run 40 $B/bench_inference.py --profile $P --device $D $EAGER --batch 256 --steps
 echo "+ [$((SECONDS - start)) s] trace" | tee -a "$out/log.txt"
 timeout 40 python3 $B/bench_train_step.py --profile $P --device $D $EAGER --batch 128 --steps 3 \
     --warmup 5 --profile-trace > "$out/trace.txt" 2>>"$out/log.txt" || echo "FAILED: trace" | tee -a "$out/log.txt"
-if [ "${GPU_SUITE_ACCURACY:-0}" = 1 ]; then   # same images seen by A and B: 76,800
-  A="batch_size=64,steps=1200,cycle_steps=400,compile=false"
-  Bset="batch_size=128,steps=600,cycle_steps=200"
-  [ "$P" = smoke ] && A="batch_size=4,steps=2,cycle_steps=1" && Bset="batch_size=8,steps=1,cycle_steps=1"
+if [ "${GPU_SUITE_ACCURACY:-0}" = 1 ]; then   # same batch, steps and images in A and B
+  A="steps=1200,cycle_steps=400,compile=false"     # eager vs compiled + CUDA graphs
+  Bset="steps=1200,cycle_steps=400"
+  [ "$P" = smoke ] && A="batch_size=4,steps=2,cycle_steps=1,compile=false" && Bset="batch_size=4,steps=2,cycle_steps=1"
   run 420 $B/fastpath_accuracy.py --profile $P --device $D --seeds 0,1 \
       --set "pretrained=none,n_train=$N,n_val=0,n_test=500,eval_every=0,snapshots=1" --a "$A" --b "$Bset"
 fi
