@@ -132,6 +132,26 @@ def test_prepare_resumes_after_crash(release, tmp_path):
     assert again == []                               # finished sequences are skipped
 
 
+def test_rerun_without_detector_keeps_cached_detector_boxes(release, tmp_path):
+    from posebook import detect
+
+    class FixedBox:
+        name = "fixed test box"
+
+        def __call__(self, image_rgb):
+            return detect.Detections(np.array([[1.0, 2.0, 3.0, 4.0]]), np.array([0.9]), self.name)
+
+    out = tmp_path / "out"
+    h36m_prepare.prepare(release, out, subjects=("S1",), progress=False, detector=FixedBox())
+    rewritten = []
+    h36m_prepare.prepare(release, out, subjects=("S1",), progress=False,
+                         on_frame=rewritten.append)
+    assert rewritten == []                           # nothing redone
+    index = h36m.load_index(out)
+    assert set(index["detector"]) == {"fixed test box"}
+    np.testing.assert_array_equal(index["box_det_xywh_px"][0], [1, 2, 3, 4])
+
+
 def test_cli_prepare(release, tmp_path):
     code = cli.main(["prepare-h36m", "--root", str(release), "--out", str(tmp_path / "o"),
                      "--subjects", "S1", "--cameras", "54138969", "--no-progress"])
