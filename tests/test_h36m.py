@@ -97,7 +97,8 @@ def test_h36m_frames_challenge_setting(prepared):
     frames = h36m.H36MFrames(prepared, ["S9"], focal_px=1500.0,
                              box_fn=lambda image: np.array([1.0, 2.0, 3.0, 4.0]))
     frame = frames.frame(0)
-    np.testing.assert_allclose(frame.camera.K, [[1500, 0, 500], [0, 1500, 500], [0, 0, 1]])
+    # integer pixel centres: the centre of a 1000 x 1000 frame is (499.5, 499.5)
+    np.testing.assert_allclose(frame.camera.K, [[1500, 0, 499.5], [0, 1500, 499.5], [0, 0, 1]])
     assert frame.camera.distortion is None or not np.any(frame.camera.distortion)
     calibrated = h36m.H36MFrames(prepared, ["S9"]).frame(0).camera
     np.testing.assert_allclose(frame.camera.R, calibrated.R)

@@ -69,7 +69,7 @@ def test_prepare_keeps_larger_frames_and_leaves_out_nan_poses(prepared):
     assert np.all((calibrated > 0) & (calibrated < 1000))     # calibration's pixels unchanged
     if "box_det_xywh_px" in index:   # the challenge pinhole is centred on the real frame
         challenge = h36m.H36MFrames(prepared, ["S7"], focal_px=1000.0, boxes="detector")
-        np.testing.assert_allclose(challenge.camera(0).K[:2, 2], [500.0, 501.0])
+        np.testing.assert_allclose(challenge.camera(0).K[:2, 2], [499.5, 500.5])  # (W-1)/2, (H-1)/2
         assert challenge.frame(0).box_xywh_px.shape == (4,)
 
 
