@@ -138,11 +138,25 @@ def kinematic_chain_verdict(per_joint_mm: dict[str, float]) -> str:
             f"{steps} mm in that order: the error {trend}")
 
 
+def chosen_label(metrics: dict) -> str:
+    """The weights a run's metrics.json chose, in words: "last weights" or "ensemble of
+    snapshot_1, snapshot_2" (`evaluate.choose_members`)."""
+    choice = metrics.get("ensemble_choice") or {}
+    if choice.get("used") != "ensemble":
+        return "last weights"
+    return "ensemble of " + ", ".join(choice["members"])
+
+
+def chosen_how(metrics: dict) -> str:
+    """How the weights were picked: "chosen on validation", or "fixed by the profile" where
+    nothing was chosen on data (Human3.6M, no ensemble asked for; ensemble_choice's rule)."""
+    choice = metrics.get("ensemble_choice") or {}
+    return "fixed by the profile" if choice.get("rule") == "fixed" else "chosen on validation"
+
+
 def weights_used(metrics: dict) -> str:
     """The weights a run was measured with and why, from metrics.json's ensemble_choice, e.g.
     "ensemble of snapshot_0, snapshot_1 (Human3.6M: no validation split ...)"."""
-    from .evaluate import chosen_label
-
     reason = (metrics.get("ensemble_choice") or {}).get("reason", "no choice recorded")
     return f"{chosen_label(metrics)} ({reason})"
 
@@ -151,8 +165,6 @@ def ensemble_verdict(metrics: dict) -> str:
     """The snapshot-ensemble choice of a run in words, from metrics.json: what validation chose
     and why, and how that choice does on the test set against the last weights (for a run with
     a validation split; `weights_used` says what any run used)."""
-    from .evaluate import chosen_how
-
     choice = metrics.get("ensemble_choice") or {}
     variants = metrics["variants"]
     chosen, last = variants["test/flip/ensemble"], variants["test/flip/last"]

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import metrics, paths, runs, runtime
+from . import captions, metrics, paths, runs, runtime
 from .profiles import RunConfig
 
 SPLITS = ("test", "test_occluded")
@@ -181,19 +181,7 @@ def chosen_members(run_metrics: dict) -> list[str]:
     return choice["members"] if choice else ["last"]
 
 
-def chosen_label(run_metrics: dict) -> str:
-    """The chosen weights in words: "last weights" or "ensemble of snapshot_1, snapshot_2"."""
-    choice = run_metrics.get("ensemble_choice") or {}
-    if choice.get("used") != "ensemble":
-        return "last weights"
-    return "ensemble of " + ", ".join(chosen_members(run_metrics))
-
-
-def chosen_how(run_metrics: dict) -> str:
-    """How the weights were picked: "chosen on validation", or "fixed by the profile" where
-    there is no validation split to choose on (Human3.6M; metrics.json's ensemble_choice rule)."""
-    choice = run_metrics.get("ensemble_choice") or {}
-    return "fixed by the profile" if choice.get("rule") == "fixed" else "chosen on validation"
+chosen_label = captions.chosen_label   # chapter 05 reads it through evaluate
 
 
 def evaluate(run_dir: str | Path, split: str = "test", flip: bool = True,
@@ -297,9 +285,9 @@ def markdown_table(result: dict) -> str:
 
 def variants_table(result: dict) -> str:
     """Markdown table of test MPJPE for every flip x weights combination (from metrics.json);
-    "chosen on validation" (or "fixed by the profile", `chosen_how`) is `choose_members`' choice
-    (the last weights when no ensemble won)."""
-    chosen, how = chosen_label(result), chosen_how(result)
+    "chosen on validation" (or "fixed by the profile", `captions.chosen_how`) is
+    `choose_members`' choice (the last weights when no ensemble won)."""
+    chosen, how = chosen_label(result), captions.chosen_how(result)
     lines = ["| test set | flip TTA | weights | MPJPE (mm) |", "|---|---|---|---|"]
     for key, value in result["variants"].items():
         split, flip, weights = key.split("/")
