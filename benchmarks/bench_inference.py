@@ -1,7 +1,7 @@
 """Inference speed: images/s at a batch size and single-image latency (eval mode,
 torch.inference_mode, the training's autocast (`posebook.runtime`) when amp=True, channels_last
-when the profile has it, torch.compile with --compile or the profile's compile=True; eager with
---set compile=false). FLOPs per image from torch.utils.flop_counter.
+when the profile has it, torch.compile (mode: the profile's compile_mode) with --compile or the
+profile's compile=True; eager with --set compile=false). FLOPs per image from torch.utils.flop_counter.
 
     python benchmarks/bench_inference.py --profile smoke --batch 32
     python benchmarks/bench_inference.py --profile gpu --batch 256 --compile
@@ -29,7 +29,7 @@ def main() -> None:
     flops = model_lib.flops_per_image(net)
     if config.channels_last:
         net = net.to(memory_format=torch.channels_last)
-    forward = torch.compile(net) if config.compile else net
+    forward = torch.compile(net, mode=config.compile_mode) if config.compile else net
     S = config.input_px
     f = 1.5 * S
     K1 = torch.tensor([[f, 0, (S - 1) / 2], [0, f, (S - 1) / 2], [0, 0, 1]], device=device)

@@ -162,7 +162,6 @@ def main() -> None:
         extra["supply_images_per_s"] = round(B * args.steps / seconds, 2)
     common.emit("train_e2e", args, config, device, B,
                 augment="gpu" if config.gpu_augment else "cpu", **common.run_fields(config, device),
-                compile_mode=config.compile_mode if config.compile else None,
                 frame_px=config.frame_px,
                 occlusion_p=config.occlusion_p, num_workers=loader_workers(config),
                 n_train_frames=config.n_train, steps=args.steps,

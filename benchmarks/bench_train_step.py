@@ -4,7 +4,8 @@ image (torch.utils.flop_counter, forward) and MFU (3x forward FLOPs per trained 
 The loop uses the training's settings: Adam (fused on CUDA), the precision of
 `posebook.runtime.precision_for` (amp=True: bf16 autocast, or float16 + GradScaler where the GPU
 has no bf16), channels_last when the profile has channels_last=True, torch.compile with
---compile (--compile-mode, e.g. reduce-overhead for CUDA graphs), and the training loss (posebook.loss.l1_loss).
+--compile or the profile's compile=True (mode: --compile-mode, else the profile's compile_mode;
+reduce-overhead = CUDA graphs), and the training loss (posebook.loss.l1_loss).
 peak_mem_gib is the peak GPU memory of the timed steps. --profile-trace prints torch.profiler's top-15 ops of one step.
 images_per_s is the median of steps timed one by one (a device sync after each);
 images_per_s_pipelined times the same number of steps back to back with one sync at the end, as
@@ -25,14 +26,16 @@ from posebook import model as model_lib, runtime
 from posebook.loss import l1_loss
 
 
-def make_step(config, device, batch: int, compile_model: bool, mode: str | None = None):
+def make_step(config, device, batch: int):
+    """(one training step on a fixed random batch, forward FLOPs per image, fused Adam?);
+    torch.compile'd with mode=config.compile_mode when config.compile."""
     torch.manual_seed(0)
     net = model_lib.build(config.replace(pretrained="none")).to(device)
     flops = model_lib.flops_per_image(net)
     if config.channels_last:
         net = net.to(memory_format=torch.channels_last)
     net.train()
-    forward = torch.compile(net, mode=mode) if compile_model else net
+    forward = torch.compile(net, mode=config.compile_mode) if config.compile else net
     fused = device.type == "cuda"
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-4, fused=fused)
     precision = runtime.precision_for(config, device)
@@ -64,14 +67,16 @@ def make_step(config, device, batch: int, compile_model: bool, mode: str | None 
 def main() -> None:
     p = common.parser(__doc__.splitlines()[0])
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
-    p.add_argument("--compile-mode", default=None, help="torch.compile mode (with --compile)")
+    p.add_argument("--compile-mode", default=None,
+                   help="torch.compile mode (with --compile; default: the profile's compile_mode)")
     p.add_argument("--profile-trace", action="store_true",
                    help="print torch.profiler key_averages top-15 for one step")
     args = p.parse_args()
     config, device = common.setup(args)
     batch = args.batch or config.batch_size
-    config = config.replace(compile=bool(args.compile or config.compile))
-    step, flops, fused = make_step(config, device, batch, config.compile, args.compile_mode)
+    config = config.replace(compile=bool(args.compile or config.compile),
+                            compile_mode=args.compile_mode or config.compile_mode)
+    step, flops, fused = make_step(config, device, batch)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     times = common.timed(step, args.steps, args.warmup, device)
@@ -81,7 +86,7 @@ def main() -> None:
     images_per_s = batch / median
     achieved = 3 * flops * images_per_s
     common.emit("train_step", args, config, device, batch, **common.run_fields(config, device),
-                compile_mode=args.compile_mode, fused_adam=fused,
+                fused_adam=fused,
                 peak_mem_gib=common.peak_memory_gib(device),
                 steps=args.steps, step_ms_median=round(1e3 * median, 3),
                 step_ms_min=round(1e3 * min(times), 3), images_per_s=round(images_per_s, 2),

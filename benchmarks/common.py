@@ -134,7 +134,8 @@ def run_fields(config, device: torch.device) -> dict:
     """The settings that change a training step's speed, as recorded in every train record."""
     return dict(backbone=config.backbone, input_px=config.input_px,
                 precision=runtime.precision_for(config, device).name,
-                channels_last=config.channels_last, compile=config.compile)
+                channels_last=config.channels_last, compile=config.compile,
+                compile_mode=config.compile_mode if config.compile else None)
 
 
 def peak_memory_gib(device: torch.device) -> float | None:

@@ -147,8 +147,9 @@ def read_result(run_dir: str | Path, with_counts: bool = True) -> Result:
 
 
 def finished(config: RunConfig) -> bool:
-    """runs/<run_name(config)> holds a finished run of exactly `config` (run_cached re-uses it)."""
-    return runs.finished(runs.folder(run_name(config)), config)
+    """runs/<run_name(config)> holds a finished run of `config` as it trains (`train.resolve`:
+    a length in epochs in steps), the run `train.run_cached` re-uses."""
+    return runs.finished(runs.folder(run_name(config)), train.resolve(config))
 
 
 def default_jobs(base: RunConfig) -> int:

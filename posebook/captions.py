@@ -24,10 +24,37 @@ def run_caption(metrics: dict, seeds=None, steps: int | None = None) -> str:
     `seeds`/`steps` override the run's own (a study over several seeds of one setting)."""
     c = metrics["config"]
     seeds = ", ".join(str(s) for s in (seeds if seeds is not None else [c["seed"]]))
-    return (f"{c['dataset']} data ({c['n_test']} test images; occluders: {metrics['occluders']}); "
+    return (f"{c['dataset']} data ({test_size(metrics)} test images; occluders: {metrics['occluders']}); "
             f"profile '{c['profile']}': {c['backbone']} at {c['input_px']} px, "
             f"{initialisation(metrics.get('backbone_weights', 'unknown'))}, "
             f"{steps if steps is not None else metrics['steps']} steps, seed(s) {seeds}.")
+
+
+def test_size(metrics: dict) -> int:
+    """The number of test frames a run was measured on: metrics.json's test "n" (config.n_test
+    sizes only the synthetic test set; a Human3.6M test set is S9 and S11's frames)."""
+    if "n" in metrics.get("test", {}):
+        return metrics["test"]["n"]
+    if metrics["config"]["dataset"] != "synthetic":
+        raise ValueError(f"metrics of run {metrics.get('name')!r} give no test size (test.n)")
+    return metrics["config"]["n_test"]
+
+
+def training_subjects(metrics: dict) -> tuple[str, ...]:
+    """The Human3.6M subjects a run trained on, from metrics.json's config: S1, S5, S6, S7, S8
+    (plus S9, S11 with train_on_val); () for a synthetic run."""
+    from .data.h36m import TEST_SUBJECTS, TRAIN_SUBJECTS
+
+    c = metrics["config"]
+    if c["dataset"] == "synthetic":
+        return ()
+    return TRAIN_SUBJECTS + (TEST_SUBJECTS if c.get("train_on_val") else ())
+
+
+def training_data(metrics: dict) -> str:
+    """What a run trained on, in words: "synthetic people" or "Human3.6M subjects S1, ..."."""
+    subjects = training_subjects(metrics)
+    return f"Human3.6M subjects {', '.join(subjects)}" if subjects else "synthetic people"
 
 
 def absolute_depth_note(loss: str) -> str:
@@ -52,23 +79,33 @@ def relative_change_verdict(a_mm: float, b_mm: float, what: str) -> str:
 
 def real_frames_verdict(real: dict | None, metrics: dict) -> str:
     """What a run does on real people, from `real_frames.evaluate_run` (None: no real frames
-    given) and the run's metrics.json; every number is measured here."""
-    test = metrics["test"]
+    given) and the run's metrics.json; every number is measured here, what the run trained on
+    comes from its config, and the real frames' subjects (from their file names) are named when
+    the run trained on them."""
+    test, c = metrics["test"], metrics["config"]
     init = initialisation(metrics.get("backbone_weights", "unknown"))
-    synthetic = (f"on synthetic test people it is off by {test['mpjpe_mm']:.0f} mm, against "
-                 f"{test['mean_pose_baseline_mm']:.0f} mm for always guessing the mean pose")
+    people = "synthetic" if c["dataset"] == "synthetic" else "Human3.6M"
+    measured = f"on {people} test people it is off by {test['mpjpe_mm']:.0f} mm"
+    if test.get("mean_pose_baseline_mm") is not None:
+        measured += f", against {test['mean_pose_baseline_mm']:.0f} mm for always guessing the mean pose"
+    model = f"this model (backbone {c['backbone']}; {init}; trained on {training_data(metrics)})"
     if real is None:
         return (f"No real frames were given (POSEBOOK_REALDATA is not set), so this chapter "
-                f"measures only what it has: {synthetic}. The photos above have no ground truth; "
-                f"nothing here measures this model (backbone {metrics['config']['backbone']}; "
-                f"{init}) on real people.")
-    baseline = real["mean_pose_baseline_mm"]
-    compare = ("worse than" if real["mpjpe_mm"] > baseline else "better than")
+                f"measures only what it has: {measured}. The photos above have no ground truth; "
+                f"nothing here measures {model} on real people.")
+    subjects = sorted({name.split("/")[0] for name in real.get("per_frame_mm", {})})
+    seen = [s for s in subjects if s in training_subjects(metrics)]
+    held_out = (f" These frames are not held out: their subjects {', '.join(seen)} were in this "
+                f"run's training data." if seen else "")
+    baseline = real.get("mean_pose_baseline_mm")
+    if baseline is None:
+        compare = "this run has no mean training pose to compare with"
+    else:
+        compare = (f"{'worse than' if real['mpjpe_mm'] > baseline else 'better than'} always "
+                   f"guessing its mean training pose ({baseline:.0f} mm)")
     return (f"On the {real['n']} real Human3.6M frames given, with their true boxes and cameras, "
-            f"this model (backbone {metrics['config']['backbone']}; {init}; trained only on "
-            f"synthetic people) is off by {real['mpjpe_mm']:.0f} mm per joint (root-relative MPJPE): "
-            f"{compare} always guessing its mean training pose ({baseline:.0f} mm). By contrast, "
-            f"{synthetic}.")
+            f"{model} is off by {real['mpjpe_mm']:.0f} mm per joint (root-relative MPJPE): "
+            f"{compare}.{held_out} By contrast, {measured}.")
 
 
 def chain_depths() -> tuple[int, ...]:
@@ -101,15 +138,28 @@ def kinematic_chain_verdict(per_joint_mm: dict[str, float]) -> str:
             f"{steps} mm in that order: the error {trend}")
 
 
+def weights_used(metrics: dict) -> str:
+    """The weights a run was measured with and why, from metrics.json's ensemble_choice, e.g.
+    "ensemble of snapshot_0, snapshot_1 (Human3.6M: no validation split ...)"."""
+    from .evaluate import chosen_label
+
+    reason = (metrics.get("ensemble_choice") or {}).get("reason", "no choice recorded")
+    return f"{chosen_label(metrics)} ({reason})"
+
+
 def ensemble_verdict(metrics: dict) -> str:
     """The snapshot-ensemble choice of a run in words, from metrics.json: what validation chose
-    and why, and how that choice does on the test set against the last weights."""
+    and why, and how that choice does on the test set against the last weights (for a run with
+    a validation split; `weights_used` says what any run used)."""
+    from .evaluate import chosen_how
+
     choice = metrics.get("ensemble_choice") or {}
     variants = metrics["variants"]
     chosen, last = variants["test/flip/ensemble"], variants["test/flip/last"]
+    how = chosen_how(metrics)
     if choice.get("used") != "ensemble":
         return (f"This run uses the last weights alone: {choice.get('reason', 'no ensemble')}. "
-                f"In the table below the rows \"chosen on validation\" therefore equal the rows \"last\".")
+                f"In the table below the rows \"{how}\" therefore equal the rows \"last\".")
     test = ("it also helps on test" if chosen < last else
             "on test it is not better than the last weights" if chosen == last else
             "on test it is worse than the last weights, so the validation split did not predict "

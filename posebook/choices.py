@@ -23,12 +23,23 @@ def _range(pair, unit: str = "") -> str:
     return f"{pair[0]:g}{unit} to {pair[1]:g}{unit}"
 
 
-def unstated(config: RunConfig) -> list[tuple[str, str]]:
+def _ensembled(config: RunConfig, metrics: dict | None) -> str:
+    if metrics is None:
+        return "asked for (config.ensemble)" if config.ensemble else "no"
+    choice = metrics.get("ensemble_choice") or {}
+    if choice.get("used") == "ensemble":
+        return f"yes ({', '.join(choice['members'])})"
+    return f"no, last weights ({choice.get('reason', 'no ensemble_choice recorded')})"
+
+
+def unstated(config: RunConfig, metrics: dict | None = None) -> list[tuple[str, str]]:
     """(quantity, posebook's choice) for every value of `config`'s run the paper does not give.
 
-    Every row is posebook's choice, not the paper's; values come from `config` and from the
-    defaults of `augment.draw_geometry`, `augment.draw_look` and `augment.draw_pastes` (what
-    `augment.draw` uses).
+    Every row is posebook's choice, not the paper's; values come from `config` (the run's own,
+    `runs.load(...).config`) and from the defaults of `augment.draw_geometry`,
+    `augment.draw_look` and `augment.draw_pastes` (what `augment.draw` uses). With the run's
+    `metrics` (metrics.json) the ensemble row says which weights the run used
+    (ensemble_choice "used"); without them, only what `config` asks for.
     """
     c = config
     geometry, look, occlusion = (_defaults(augment.draw_geometry), _defaults(augment.draw_look),
@@ -45,7 +56,7 @@ def unstated(config: RunConfig) -> list[tuple[str, str]]:
         ("focal length the depth head assumes", f"{c.canonical_focal_px or 1.5 * c.input_px:g} px"),
         ("learning-rate range (triangular cycles)", f"{c.lr_min:g} to {c.lr_max:g}"),
         ("run length and LR cycle", length),
-        ("snapshots kept / ensembled", f"{c.snapshots} / {'yes' if c.ensemble else 'no'}"),
+        ("snapshots kept / ensembled", f"{c.snapshots} / {_ensembled(c, metrics)}"),
         ("batch size", f"{c.batch_size}"),
         ("Adam weight decay", f"{c.weight_decay:g}"),
         ("occlusion probability p of this run", f"{c.occlusion_p:g}"),

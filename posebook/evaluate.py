@@ -21,6 +21,9 @@ SPLITS = ("test", "test_occluded")
 
 load_run = runs.load        # the book reads its numbers through `evaluate.load_run`
 
+NO_VALIDATION_H36M = ("Human3.6M: no validation split apart from the test subjects S9/S11; "
+                      "the profile's fixed choice is used")
+
 
 @torch.no_grad()
 def collect(models: list, dataset, config: RunConfig, device="cpu", flip_variants=(False, True)):
@@ -133,20 +136,26 @@ def choose_members(models: list, names: list[str], snaps: list[int], last: int,
     Candidates are the ensembles of the last k snapshots (k = 2 .. all); the one with the lowest
     validation MPJPE (config.flip_test setting) wins, unless the last weights alone are at least
     as good: then the last weights are used. Without `config.ensemble`, snapshots or a
-    validation split, the last weights are used. Returns (indices into `models`, the record written to metrics.json as
-    "ensemble_choice": members (checkpoint names), used ("ensemble" | "last"), reason, and
-    val_mpjpe_mm {candidate label: MPJPE})."""
+    validation split, the last weights are used. Human3.6M has no validation split apart from
+    the test subjects (S9, S11; training subjects too with train_on_val), so nothing is chosen
+    there: `config.ensemble` (the paper's rule) means the ensemble of all kept snapshots, else
+    the last weights. Returns (indices into `models`, the record written to metrics.json as
+    "ensemble_choice": members (checkpoint names), used ("ensemble" | "last"), rule
+    ("validation" | "fixed"), reason, and val_mpjpe_mm {candidate label: MPJPE})."""
     from .data.dataset import PoseDataset
 
-    def record(members, used, reason, val=None):
-        return members, {"members": [names[m] for m in members], "used": used,
+    def record(members, used, reason, val=None, rule="fixed"):
+        return members, {"members": [names[m] for m in members], "used": used, "rule": rule,
                          "reason": reason, "val_mpjpe_mm": val or {}}
 
     if not config.ensemble:
         return record([last], "last", "config.ensemble is off")
-    if len(snaps) < 2 or config.n_val <= 0:
-        why = "fewer than two snapshots" if len(snaps) < 2 else "no validation split (n_val=0)"
-        return record([last], "last", why)
+    if len(snaps) < 2:
+        return record([last], "last", "fewer than two snapshots")
+    if config.dataset != "synthetic":
+        return record(list(snaps), "ensemble", NO_VALIDATION_H36M)
+    if config.n_val <= 0:
+        return record([last], "last", "no validation split (n_val=0)")
     flip = config.flip_test
     result = collect(models, PoseDataset(config, "val"), config, device, flip_variants=(flip,))
     val = {"last weights": metrics.mpjpe(_combine(result, [last], flip)[0], result["gt"])}
@@ -160,9 +169,10 @@ def choose_members(models: list, names: list[str], snaps: list[int], last: int,
     if val[best] < val["last weights"]:
         return record(candidates[best], "ensemble",
                       f"{best}: {val[best]:.1f} mm on validation, last weights "
-                      f"{val['last weights']:.1f} mm", val)
+                      f"{val['last weights']:.1f} mm", val, "validation")
     return record([last], "last", f"every ensemble is worse on validation than the last weights "
-                  f"({val['last weights']:.1f} mm; best ensemble {val[best]:.1f} mm)", val)
+                  f"({val['last weights']:.1f} mm; best ensemble {val[best]:.1f} mm)", val,
+                  "validation")
 
 
 def chosen_members(run_metrics: dict) -> list[str]:
@@ -179,6 +189,13 @@ def chosen_label(run_metrics: dict) -> str:
     return "ensemble of " + ", ".join(chosen_members(run_metrics))
 
 
+def chosen_how(run_metrics: dict) -> str:
+    """How the weights were picked: "chosen on validation", or "fixed by the profile" where
+    there is no validation split to choose on (Human3.6M; metrics.json's ensemble_choice rule)."""
+    choice = run_metrics.get("ensemble_choice") or {}
+    return "fixed by the profile" if choice.get("rule") == "fixed" else "chosen on validation"
+
+
 def evaluate(run_dir: str | Path, split: str = "test", flip: bool = True,
              ensemble: bool = True, device=None) -> dict:
     """Metrics of one split for one setting: flip TTA on/off, snapshot ensemble on/off."""
@@ -190,7 +207,7 @@ def evaluate(run_dir: str | Path, split: str = "test", flip: bool = True,
     device = runtime.setup(config, device)
     models, names, snaps, last_index = _models(run_dir, device)
     members = [last_index]
-    if ensemble:   # chosen on the validation split, as in evaluate_all
+    if ensemble:   # as in evaluate_all: chosen on validation, or the fixed choice (Human3.6M)
         members = choose_members(models, names, snaps, last_index,
                                  config.replace(ensemble=True), device)[0]
     dataset = PoseDataset(config, split)
@@ -215,7 +232,7 @@ def evaluate_all(run_dir: str | Path, model=None, state: dict | None = None,
 
     metrics.json: name, profile, dataset, occluders (source label), config (all fields),
     backbone_weights (ImageNet file or random init, as trained), steps,
-    snapshots, flip, ensemble (True when the members chosen on validation are an ensemble),
+    snapshots, flip, ensemble (True when the chosen members are an ensemble),
     ensemble_choice (`choose_members`), train_seconds, variants
     {"<split>/<flip|no_flip>/<ensemble|last>": MPJPE; "ensemble" = the chosen members}, and per
     split `split_metrics` (MPJPE, PA-MPJPE, absolute MPJPE of absolute-loss runs only,
@@ -280,12 +297,13 @@ def markdown_table(result: dict) -> str:
 
 def variants_table(result: dict) -> str:
     """Markdown table of test MPJPE for every flip x weights combination (from metrics.json);
-    "chosen on validation" is `choose_members`' choice (the last weights when no ensemble won)."""
-    chosen = chosen_label(result)
+    "chosen on validation" (or "fixed by the profile", `chosen_how`) is `choose_members`' choice
+    (the last weights when no ensemble won)."""
+    chosen, how = chosen_label(result), chosen_how(result)
     lines = ["| test set | flip TTA | weights | MPJPE (mm) |", "|---|---|---|---|"]
     for key, value in result["variants"].items():
         split, flip, weights = key.split("/")
-        label = f"chosen on validation ({chosen})" if weights == "ensemble" else "last"
+        label = f"{how} ({chosen})" if weights == "ensemble" else "last"
         lines.append(f"| {split} | {'on' if flip == 'flip' else 'off'} | {label} | {value:.1f} |")
     return "\n".join(lines) + "\n"
 

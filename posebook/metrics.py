@@ -151,21 +151,3 @@ def protocol1(errors_mm: np.ndarray, action_ids, action_names) -> dict[str, floa
     result = {name: table[name] for name in action_names if name in table}
     result["Average"] = float(np.mean(list(result.values())))
     return result
-
-
-def protocol1_mpjpe(pred_cam_mm, gt_cam_mm, actions) -> dict[str, float]:
-    """`protocol1` of Human3.6M predictions, from action names as spelled in the release's
-    files ("Directions 1", "TakingPhoto", ...: canonicalised by `data.h36m.canonical_action`).
-
-    Args:
-        pred_cam_mm, gt_cam_mm: (N, 17, 3) camera-frame joints, mm.
-        actions: (N,) action names.
-    Returns:
-        {canonical action: MPJPE mm, ..., "Average": mean over the actions present}.
-    """
-    from .data import h36m
-    errors = joint_errors(pred_cam_mm, gt_cam_mm)
-    names = [h36m.canonical_action(a) for a in actions]
-    if len(names) != len(errors):
-        raise ValueError(f"actions must have length {len(errors)}, got {len(names)}")
-    return protocol1(errors, [h36m.ACTIONS.index(a) for a in names], h36m.ACTIONS)

@@ -348,10 +348,10 @@ def run_cached(config: RunConfig, name: str, force: bool = False,
     unfinished run of the same config, else starting over)."""
     config = resolve(config)
     run_dir = runs.folder(name)
+    if not force and runs.finished(run_dir, config):
+        return run_dir
     saved = run_dir / "config.json"
     same = saved.is_file() and not checkpoint.config_diff(json.loads(saved.read_text()), config)
-    if same and not force and (run_dir / "metrics.json").is_file():
-        return run_dir
     can_resume = same and not force and (run_dir / CHECKPOINTS / "last.pt").is_file()
     return train(config, name, resume=can_resume, progress=progress, overwrite=True)
 

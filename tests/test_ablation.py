@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from posebook import ablation, paths, profiles
+from posebook import ablation, paths, profiles, runs, train
 from posebook.viz import results
 
 
@@ -47,6 +47,22 @@ def test_run_config_caps_the_cycle():
     assert (c.steps, c.cycle_steps) == (3000, 1000)
     with pytest.raises(ValueError, match="occlusion probability"):
         ablation.run_config(base, 1.5, 0)
+
+
+def test_a_finished_epoch_based_run_counts_as_finished(tmp_path, monkeypatch):
+    monkeypatch.setenv("POSEBOOK_RUNS", str(tmp_path))
+    base = profiles.get("smoke").replace(steps=0, epochs=2.0, ablation_steps=0)
+    config = ablation.run_config(base, 0.5, 0)
+    assert config.steps == 0 and train.resolve(config).steps == 2 * 256 // 16
+    folder = runs.folder(ablation.run_name(config))
+    folder.mkdir()
+    (folder / "config.json").write_text(train.resolve(config).to_json())   # as `train` writes it
+    (folder / "metrics.json").write_text('{"test": {"mpjpe_mm": 1.0}}')
+    assert ablation.finished(config)
+    monkeypatch.setattr(train, "train", lambda *a, **k: pytest.fail("retrained a finished run"))
+    assert train.run_cached(config, ablation.run_name(config)) == folder
+    (folder / "metrics.json").unlink()
+    assert not ablation.finished(config)
 
 
 def test_table1_reads_the_metrics_files(study):

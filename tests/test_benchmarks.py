@@ -124,3 +124,22 @@ def test_gpu_path_reproduces_pose_dataset(monkeypatch, tmp_path):
             assert torch.equal(out[key][i], ref[key]), key
         diff = (out["image"][i].float() - ref["image"].float()).abs().mean()
         assert diff < 2.0, (i, float(diff))
+
+
+@pytest.mark.parametrize("script,extra", [("bench_train_step", []),
+                                          ("bench_inference", ["--latency-steps", "1"])])
+def test_compiled_benchmarks_use_and_record_the_profiles_compile_mode(monkeypatch, capsys,
+                                                                      script, extra):
+    torch = pytest.importorskip("torch")
+    monkeypatch.syspath_prepend(str(BENCH))
+    module = __import__(script)
+    modes = []
+    monkeypatch.setattr(torch, "compile", lambda net, mode=None: modes.append(mode) or net)
+    monkeypatch.setattr(sys, "argv", [script, "--profile", "smoke", "--device", "cpu",
+                                      "--steps", "1", "--warmup", "0", "--batch", "2", *extra,
+                                      "--set", "compile=true", "--set",
+                                      "compile_mode=reduce-overhead"])
+    module.main()
+    record = json_lines(capsys.readouterr().out)[0]
+    assert modes == ["reduce-overhead"]
+    assert record["compile"] is True and record["compile_mode"] == "reduce-overhead"

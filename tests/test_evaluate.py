@@ -83,6 +83,24 @@ def test_choice_falls_back_to_last_weights_when_every_ensemble_is_worse(monkeypa
     assert members == [2] and choice["reason"] == "config.ensemble is off"
 
 
+def test_human36m_ensemble_is_not_chosen_on_the_test_subjects(monkeypatch):
+    """Human3.6M's "val" split is S9/S11, the test subjects: nothing may be scored there."""
+    def no_val(*args, **kwargs):
+        raise AssertionError("a Human3.6M run scored ensemble candidates on S9/S11")
+    monkeypatch.setattr("posebook.data.dataset.PoseDataset", no_val)
+    monkeypatch.setattr(evaluate, "collect", no_val)
+    config = profiles.get("smoke").replace(dataset="h36m", h36m_root="unused")
+    names = ["snapshot_0", "snapshot_1", "snapshot_2"]
+    members, choice = evaluate.choose_members([None] * 3, names, [0, 1, 2], 2, config, "cpu")
+    assert members == [0, 1, 2] and choice["used"] == "ensemble" and choice["rule"] == "fixed"
+    assert choice["reason"] == evaluate.NO_VALIDATION_H36M and choice["val_mpjpe_mm"] == {}
+    members, choice = evaluate.choose_members([None] * 3, names, [0, 1, 2], 2,
+                                              config.replace(ensemble=False), "cpu")
+    assert members == [2] and choice["used"] == "last"
+    fixed = {"ensemble_choice": choice, "variants": {"test/flip/ensemble": 5.0}}
+    assert "fixed by the profile (last weights)" in evaluate.variants_table(fixed)
+
+
 def test_root_relative_run_has_no_absolute_mpjpe(run_dir):
     m = json.loads((run_dir / "metrics.json").read_text())
     assert m["config"]["loss"] == "root_relative"

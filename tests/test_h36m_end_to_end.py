@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from h36m_tree import make_release
-from posebook import cli, detect, skeleton
+from posebook import cli, detect, evaluate, skeleton
 from posebook.data import h36m
 
 TREE = [("S1", "Directions 1", "54138969", 11, 11),
@@ -69,7 +69,7 @@ def test_prepare_keeps_larger_frames_and_leaves_out_nan_poses(prepared):
     assert np.all((calibrated > 0) & (calibrated < 1000))     # calibration's pixels unchanged
     if "box_det_xywh_px" in index:   # the challenge pinhole is centred on the real frame
         challenge = h36m.H36MFrames(prepared, ["S7"], focal_px=1000.0, boxes="detector")
-        np.testing.assert_allclose(challenge.camera(0).K[:2, 2], [500.0, 501.0])
+        np.testing.assert_allclose(challenge.camera(0).K[:2, 2], [499.5, 500.5])  # (W-1)/2, (H-1)/2
         assert challenge.frame(0).box_xywh_px.shape == (4,)
 
 
@@ -106,6 +106,11 @@ def test_paper_profile_trains_evaluates_and_prints_protocol1(runs_dir, setting, 
     assert f"Human3.6M protocol 1 (mean over actions of the per-action MPJPE, no Procrustes): " \
            f"{metrics['test']['protocol1_mm']:.1f} mm" in printed
     assert ("S9 and S11 were in training" in printed) == (setting == "challenge")
+    choice = metrics["ensemble_choice"]      # nothing scored on S9/S11, the test subjects
+    assert choice["val_mpjpe_mm"] == {} and choice["rule"] == "fixed"
+    if len(metrics["snapshots"]) >= 2:       # the challenge run: ensemble=true, 2 snapshots
+        assert choice["used"] == "ensemble" and choice["members"] == metrics["snapshots"]
+        assert choice["reason"] == evaluate.NO_VALIDATION_H36M
 
 
 def test_train_prints_protocol1(prepared, tmp_path, monkeypatch, capsys):
@@ -136,6 +141,11 @@ def test_chapter_07_renders_table2_from_the_runs(prepared, runs_dir, tmp_path, m
     assert "S9, S11 in training: not held out" in text or not has_detector
     assert "posebook&#x27;s choice" in text or "posebook's choice" in text
     assert "64 px" in text                                     # the run's input size, not typed
+    assert "run h36m_paper_protocol1" in text                  # the run's choices, not the profile's
+    assert "no, last weights (config.ensemble is off)" in text  # its metrics' weights
+    assert "protocol1: measured with the last weights (config.ensemble is off)" in text
+    assert ("challenge: measured with the ensemble of snapshot_0, snapshot_1 (Human3.6M: no "
+            "validation split apart from the test subjects") in text or not has_detector
 
 
 def test_ablation_plans_the_paper_profile(prepared):

@@ -29,10 +29,11 @@ Challenge setting (ECCV 2018 PoseTrack 3D challenge; ``RunConfig.setting="challe
 boxes nor intrinsics are given. Boxes come from a person detector, cached per frame by
 ``prepare-h36m --detector`` (`H36MFrames(boxes="detector")`; or `box_fn(image) -> (4,)` per
 frame), and `focal_px` replaces the calibrated intrinsics by a pinhole camera with one global
-focal length (a hyperparameter) and the principal point at the centre of the frame's real size,
-no distortion; the model's learned focal correction absorbs the mismatch and the loss is
-root-relative (``loss=root_relative``). Only extrinsics are kept, so root-relative ground truth
-stays exact. ``train_on_val`` trains the final model on S9 and S11 as well.
+focal length (a hyperparameter) and the principal point at the centre ((W-1)/2, (H-1)/2) of the
+frame's real size (`Camera.center_principal_point`), no distortion; the model's learned focal
+correction absorbs the mismatch and the loss is root-relative (``loss=root_relative``). Only
+extrinsics are kept, so root-relative ground truth stays exact. ``train_on_val`` trains the
+final model on S9 and S11 as well.
 
 Frame sizes: a video may be larger than its camera's calibrated size (the real S7 camera
 55011271 video is 1000x1002 for a 1000x1000 calibration); the calibration's pixel coordinates
@@ -241,8 +242,8 @@ class H36MFrames:
             ``prepare-h36m --detector`` cached; challenge setting).
         box_fn: instead of the index, `box_fn(image) -> (4,)` (a detector run per frame).
         focal_px: None = calibrated cameras; else a pinhole camera with this focal length and
-            the principal point at the centre of the frame's real size (challenge setting:
-            unknown intrinsics).
+            the principal point at the centre ((W-1)/2, (H-1)/2) of the frame's real size
+            (challenge setting: unknown intrinsics).
     """
 
     def __init__(self, prepared_root: str | Path, subjects: SequenceType[str],
@@ -287,8 +288,8 @@ class H36MFrames:
             cam = h36m_cameras.camera(*key[:2], w0=self.w0)
             if self.focal_px is not None:
                 from ..camera import Camera
-                k = np.array([[self.focal_px, 0, w / 2], [0, self.focal_px, h / 2], [0, 0, 1.0]])
-                cam = Camera(k, cam.R, cam.t)
+                pinhole = np.diag([self.focal_px, self.focal_px, 1.0])
+                cam = Camera(pinhole, cam.R, cam.t).center_principal_point((w, h))
             self._cameras[key] = cam
         return self._cameras[key]
 

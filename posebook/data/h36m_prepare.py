@@ -102,7 +102,9 @@ def prepare_sequence(seq: h36m.Sequence, out: Path, stride: int, w0: np.ndarray,
                      quality: int = 95, on_frame: Callable[[Path], None] | None = None,
                      detector=None) -> int:
     """Extract one video's frames (resumably) and write its index; returns frames indexed.
-    `detector` (a `posebook.detect` detector): also cache its best box of every frame."""
+    `detector` (a `posebook.detect` detector): also cache its best box of every frame. A
+    finished sequence is skipped when its settings match; without a detector, one finished with
+    a detector matches too (its cached boxes stay)."""
     import cv2
     folder = out / seq.subject / seq.name
     marker = folder / "done.json"
@@ -110,7 +112,8 @@ def prepare_sequence(seq: h36m.Sequence, out: Path, stride: int, w0: np.ndarray,
                     detector=getattr(detector, "name", None))
     if marker.is_file() and (folder / "index.npz").is_file():
         done = json.loads(marker.read_text())
-        if all(done.get(k) == v for k, v in settings.items()):
+        if all(done.get(k) == v for k, v in settings.items()
+               if k != "detector" or detector is not None):
             return int(done["n_indexed"])
     joints32 = h36m.read_poses_world_mm(seq.pose_path)
     capture = cv2.VideoCapture(str(seq.video_path))

@@ -85,14 +85,6 @@ def find_run(name_or_dir: str | Path):
     return run if run.finished else None
 
 
-def protocol1_average(metrics: dict, split: str = "test") -> float | None:
-    """Mean over actions of a run's per-action MPJPE (protocol 1), None if not a H36M run."""
-    per_family = (metrics.get(split) or {}).get("per_family_mm") or {}
-    if metrics.get("dataset") != "h36m" or not per_family:
-        return None
-    return float(sum(per_family.values()) / len(per_family))
-
-
 # --- chapter 06: Table 1 (occlusion-augmentation probability) -----------------------------------
 def _pm(mean: float, std: float, n: int):
     """"mean ± std" over n seeds (the mean alone for one seed)."""
