@@ -25,7 +25,7 @@ def _range(pair, unit: str = "") -> str:
 
 def _ensembled(config: RunConfig, metrics: dict | None) -> str:
     if metrics is None:
-        return "asked for (config.ensemble)" if config.ensemble else "no"
+        return "yes, as configured (no run: nothing says what was used)" if config.ensemble else "no"
     choice = metrics.get("ensemble_choice") or {}
     if choice.get("used") == "ensemble":
         return f"yes ({', '.join(choice['members'])})"

@@ -358,9 +358,11 @@ def run(args) -> int:
         print(f"posebook eval: note: {note}: evaluating its last checkpoint", file=sys.stderr)
     for split in splits:
         r = evaluate(args.run, split, flip=not args.no_flip, ensemble=not args.no_ensemble)
+        baseline = r["mean_pose_baseline_mm"]
         print(f"{split}: MPJPE {r['mpjpe_mm']:.1f} mm, PA-MPJPE {r['pa_mpjpe_mm']:.1f} mm, "
               f"left/right swapped {r['lr_swapped_mpjpe_mm']:.1f} mm, mean-pose baseline "
-              f"{r['mean_pose_baseline_mm']:.1f} mm (n={r['n']}, flip={r['flip']}, "
+              f"{'none (no mean pose recorded)' if baseline is None else f'{baseline:.1f} mm'} "
+              f"(n={r['n']}, flip={r['flip']}, "
               f"ensemble of {r['members']})")
         line = protocol1_line(r, runs.load(args.run).config)
         if line:

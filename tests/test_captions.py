@@ -49,6 +49,7 @@ def test_unstated_reads_the_weights_the_run_used():
     used = {"ensemble_choice": {"used": "ensemble", "members": ["snapshot_1", "snapshot_2"]}}
     assert dict(choices.unstated(config, used))["snapshots kept / ensembled"] == \
         f"{config.snapshots} / yes (snapshot_1, snapshot_2)"
+    assert "no run" in dict(choices.unstated(config))["snapshots kept / ensembled"]
 
 
 def test_weights_used_names_the_members_and_the_reason():

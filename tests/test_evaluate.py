@@ -163,3 +163,13 @@ def test_predict_samples(run_dir):
 def test_load_run_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="no run"):
         evaluate.load_run(tmp_path / "missing")
+
+
+def test_eval_command_prints_a_run_without_a_mean_pose(run_dir, monkeypatch, capsys):
+    import argparse
+    real = evaluate.evaluate
+    monkeypatch.setattr(evaluate, "evaluate", lambda *a, **k: {**real(*a, **k),
+                                                               "mean_pose_baseline_mm": None})
+    args = argparse.Namespace(run=str(run_dir), split="test", no_flip=True, no_ensemble=True)
+    assert evaluate.run(args) == 0
+    assert "mean-pose baseline none (no mean pose recorded)" in capsys.readouterr().out
