@@ -1,7 +1,8 @@
 """Inference speed: images/s at a batch size and single-image latency (eval mode,
 torch.inference_mode, the training's autocast (`posebook.runtime`) when amp=True, channels_last
 when the profile has it, torch.compile (mode: the profile's compile_mode) with --compile or the
-profile's compile=True; eager with --set compile=false). FLOPs per image from torch.utils.flop_counter.
+profile's compile=True; eager with --set compile=false). FLOPs per image from
+torch.utils.flop_counter.
 
     python benchmarks/bench_inference.py --profile smoke --batch 32
     python benchmarks/bench_inference.py --profile gpu --batch 256 --compile

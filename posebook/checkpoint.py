@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from .paths import atomic_path
-from .profiles import RunConfig
+from .profiles import RunConfig, upgrade
 
 
 def save(path: str | Path, state: dict) -> Path:
@@ -41,12 +41,14 @@ def load(path: str | Path) -> dict:
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise ValueError(f"refusing to load checkpoint {path}: it holds objects other than "
-                         f"tensors and plain values, which could run code "
-                         f"({_reason(error, 'GLOBAL')})") from None
-    except (RuntimeError, EOFError, OSError) as error:
-        raise ValueError(f"checkpoint {path} is damaged or not a checkpoint "
+    except Exception as error:   # text, HTML, random bytes fail in many ways (KeyError, ...)
+        text = str(error)
+        if isinstance(error, pickle.UnpicklingError) and (
+                "GLOBAL" in text or "unsupported global" in text.lower()):
+            raise ValueError(f"refusing to load checkpoint {path}: it holds objects other than "
+                             f"tensors and plain values, which could run code "
+                             f"({_reason(error, 'GLOBAL')})") from None
+        raise ValueError(f"checkpoint {path} is damaged or not a posebook checkpoint "
                          f"({_reason(error)})") from None
 
 
@@ -62,7 +64,8 @@ def config_diff(saved: RunConfig | dict, wanted: RunConfig | dict) -> dict[str, 
     """{key: (saved value, wanted value)} for every field that differs.
 
     A field missing from a saved dict (a run from before that field existed) counts as having
-    its default value, so adding a field with a behaviour-preserving default keeps old runs.
+    its default value, so adding a field with a behaviour-preserving default keeps old runs;
+    fields whose old behaviour differs from the default are filled by `profiles.upgrade`.
     """
     a, b = _with_defaults(saved), _with_defaults(wanted)
     norm = lambda v: list(v) if isinstance(v, tuple) else v  # noqa: E731 (json has no tuples)
@@ -73,11 +76,7 @@ def config_diff(saved: RunConfig | dict, wanted: RunConfig | dict) -> dict[str, 
 def _with_defaults(config: RunConfig | dict) -> dict:
     if isinstance(config, RunConfig):
         return config.to_dict()
-    # Before `data_seed` existed, `seed` also chose the synthetic people: that is its value.
-    legacy = {"data_seed": config["seed"]} if "seed" in config else {}
-    # Before `loss_frame` existed, the loss was taken in the crop camera's axes.
-    legacy["loss_frame"] = "crop"
-    return {**RunConfig().to_dict(), **legacy, **config}
+    return {**RunConfig().to_dict(), **upgrade(config)}
 
 
 def check_same_config(saved: RunConfig | dict, wanted: RunConfig | dict, where: str) -> None:

@@ -18,6 +18,8 @@ import typing
 from dataclasses import dataclass
 
 PROFILE_ENV = "POSEBOOK_PROFILE"
+# Valid ``backbone`` names (built by `posebook.model.backbones`, which imports this tuple).
+BACKBONES = ("tiny", "mobilenet_v3_small", "resnet18", "resnet34", "resnet50", "resnet50v2")
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ class RunConfig:
     num_threads: int = 0                # torch.set_num_threads for training/eval on CPU; 0 = torch's default
 
     # --- model --------------------------------------------------------------------------
-    backbone: str = "mobilenet_v3_small"  # "tiny" | "mobilenet_v3_small" | "resnet18|34|50" | "resnet50v2"
+    backbone: str = "mobilenet_v3_small"  # one of BACKBONES
     pretrained: str = ""                # "imagenet" = library cache, else download; "" = cache only;
                                         # a weights file; "none" = random init
     require_pretrained: bool = False    # missing ImageNet weights: error instead of warning
@@ -106,7 +108,7 @@ class RunConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown config keys {unknown}; valid keys: {sorted(known)}")
-        values = dict(values)
+        values = upgrade(values)
         if "ablation_seeds" in values:
             values["ablation_seeds"] = tuple(values["ablation_seeds"])
         return cls(**values)
@@ -125,6 +127,17 @@ class RunConfig:
             raise ValueError(f"invalid config ({self.profile or 'no'} profile): "
                              + "; ".join(problems))
         return self
+
+
+def upgrade(values: dict) -> dict:
+    """A copy of a saved config dict with the fields it predates filled in as that older
+    posebook behaved (fields added later with a behaviour-preserving default need nothing here).
+    `RunConfig.from_dict` and `checkpoint.config_diff` both read old runs through it."""
+    legacy = {}
+    if "seed" in values:   # before `data_seed`, `seed` also chose the synthetic people
+        legacy["data_seed"] = values["seed"]
+    legacy["loss_frame"] = "crop"   # before `loss_frame`, the loss was in the crop camera's axes
+    return {**legacy, **values}
 
 
 _KIND = {int: "an int", float: "a number", bool: "true or false", str: "a string",
@@ -156,7 +169,7 @@ def _rules(c: RunConfig) -> list[tuple[bool, str]]:
         one_of("profile", tuple(PROFILES)), one_of("dataset", ("synthetic", "h36m")),
         one_of("occluders", ("procedural", "voc")), one_of("stride", (8, 16, 32)),
         one_of("loss", ("root_relative", "absolute")), one_of("device", ("auto", "cpu", "cuda")),
-        one_of("compile_mode", ("default", "reduce-overhead")),
+        one_of("compile_mode", ("default", "reduce-overhead")), one_of("backbone", BACKBONES),
         (c.dataset != "h36m" or bool(c.h36m_root.strip()),
          "dataset='h36m' needs h36m_root (a folder made by `posebook prepare-h36m`)"),
         (c.occluders != "voc" or bool(c.voc_root.strip()),
@@ -168,6 +181,7 @@ def _rules(c: RunConfig) -> list[tuple[bool, str]]:
         at_least("canonical_focal_px", 0), at_least("batch_size", 1),
         (c.steps >= 1 or c.epochs > 0, f"steps must be >= 1 (or epochs > 0), got {c.steps!r}"),
         at_least("epochs", 0), at_least("cycle_epochs", 0),
+        (c.cycle_epochs == 0 or c.epochs > 0, "cycle_epochs needs epochs > 0 (else set cycle_steps)"),
         one_of("setting", ("protocol1", "challenge")), one_of("loss_frame", ("camera", "crop")),
         (c.focal_px > 0, f"focal_px must be > 0, got {c.focal_px!r}"),
         (c.setting != "challenge" or c.loss == "root_relative",
@@ -232,12 +246,18 @@ PROFILES: dict[str, RunConfig] = {
         ablation_seeds=(0, 1), eval_every=800, ablation_steps=200,
         gpu_augment=True, frame_cache_gb=16.0, pretrained="imagenet",
     ),
+    # Like `gpu`: CPU augmentation, compiled with CUDA graphs. On the H200 the GPU augmentation
+    # path reached 0.37 of the model-only rate end to end, the CPU path 0.69 compiled and 0.95
+    # with CUDA graphs (benchmarks/RESULTS.md, "GPU path (issue 15)"). For Human3.6M (frames not
+    # cached) the GPU path also renders from the wide crop only, so up to ~2% of pixels turn
+    # black where the jittered crop leaves it; the CPU path crops from the full frame.
     "paper": RunConfig(
         profile="paper", dataset="h36m", occluders="voc", backbone="resnet50v2", input_px=256,
         stride=16, depth_bins=16, occlusion_p=0.85, loss="absolute", steps=0, epochs=40.0,
         cycle_epochs=10.0, batch_size=64, lr_min=1e-5, lr_max=5e-4, amp=True,
         channels_last=True, num_workers=-1, snapshots=1, ensemble=False,
-        ablation_seeds=(0, 1, 2), gpu_augment=True, pretrained="imagenet", eval_every=5000,
+        ablation_seeds=(0, 1, 2), compile=True, compile_mode="reduce-overhead",
+        gpu_augment=False, pretrained="imagenet", eval_every=5000,
     ),
 }
 
@@ -263,7 +283,8 @@ def with_length(config: RunConfig, n_train: int) -> RunConfig:
 
 # `gpu` needs bfloat16 tensor cores and at least this many streaming multiprocessors (A100:
 # 108, H100 SXM: 132, H200: 132, RTX 4090: 128); smaller GPUs (T4: 40, L4: 58, A10: 72) get
-# `gpu_small`, which keeps the whole book near 30 minutes there (README, "GPU timing").
+# `gpu_small`, which keeps the whole book near 30 minutes there (estimate, unmeasured; README,
+# "GPU timing").
 GPU_PROFILE_MIN_SMS = 100
 
 

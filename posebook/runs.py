@@ -100,10 +100,11 @@ def load(name_or_dir: str | os.PathLike) -> Run:
 
 
 def finished(name_or_dir: str | os.PathLike, config: RunConfig | None = None) -> bool:
-    """The run exists and finished (with exactly `config`, when given)."""
+    """The run exists and finished (with exactly `config`, when given). A run whose files
+    cannot be read as this posebook's (damaged JSON, config keys it does not know) is not."""
     try:
         run = load(name_or_dir)
-    except FileNotFoundError:
+    except (FileNotFoundError, ValueError):
         return False
     return run.finished and (config is None or not checkpoint.config_diff(run.config, config))
 

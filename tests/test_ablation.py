@@ -63,6 +63,9 @@ def test_a_finished_epoch_based_run_counts_as_finished(tmp_path, monkeypatch):
     assert train.run_cached(config, ablation.run_name(config)) == folder
     (folder / "metrics.json").unlink()
     assert not ablation.finished(config)
+    (folder / "metrics.json").write_text('{"test": {"mpjpe_mm": 1.0}}')
+    (folder / "config.json").write_text(json.dumps({**config.to_dict(), "retired_key": 1}))
+    assert not ablation.finished(config)        # an older posebook's run: retrain, no crash
 
 
 def test_table1_reads_the_metrics_files(study):

@@ -1,4 +1,5 @@
-"""checkpoint.config_diff on configs saved by older versions of posebook."""
+"""Configs saved by older versions of posebook: read (`RunConfig.from_dict`) and compared
+(`checkpoint.config_diff`) alike."""
 from posebook import checkpoint, profiles
 
 
@@ -11,3 +12,14 @@ def test_run_saved_before_data_seed_keeps_its_people():
         del old["data_seed"]
         diff = checkpoint.config_diff(old, config.replace(seed=seed))
         assert diff == ({"data_seed": (seed, 0)} if stale else {}), (seed, diff)
+
+
+def test_an_old_config_reads_as_it_ran_and_compares_equal_to_itself():
+    """Before `loss_frame` the loss was in the crop frame, before `data_seed` `seed` drew the
+    people: `from_dict` (runs.load, train --resume) must say so, as `config_diff` does."""
+    old = profiles.get("smoke").replace(seed=3).to_dict()
+    del old["loss_frame"], old["data_seed"]
+    loaded = profiles.RunConfig.from_dict(old)
+    assert (loaded.loss_frame, loaded.data_seed) == ("crop", 3)
+    assert checkpoint.config_diff(old, loaded) == {}
+    assert checkpoint.config_diff(loaded.to_dict(), loaded) == {}

@@ -25,7 +25,7 @@ NAN_FRAMES = {("S1", "Directions 1"): [5]}
 SMOKE = ["occluders=procedural", "n_occluders_bank=8", "backbone=tiny", "input_px=64", "stride=8",
          "depth_bins=8", "pretrained=none", "batch_size=2", "amp=false", "channels_last=false",
          "num_workers=0", "gpu_augment=false", "eval_every=0", "num_threads=1", "device=cpu",
-         "epochs=1", "cycle_epochs=0"]
+         "epochs=1", "cycle_epochs=0", "compile=false"]
 CHALLENGE = ["setting=challenge", "loss=root_relative", "train_on_val=true", "epochs=2",
              "cycle_epochs=1", "snapshots=2", "ensemble=true"]
 ROOT = Path(__file__).resolve().parents[1]

@@ -137,7 +137,8 @@ def test_3_overwrite_with_a_bad_config_keeps_the_old_run(smoke_run, runs_dir, ca
     ("lr_max=-1", "lr_max must be > 0"), ("lr_min=0.01", "lr_min (0.01) must be <= lr_max"),
     ("eval_every=-1", "eval_every must be >= 0"), ("snapshots=-2", "snapshots must be >= 0"),
     ("batch_size=0", "batch_size must be >= 1"), ("depth_bins=0", "depth_bins must be >= 1"),
-    ("steps=1.5", "expects int")])
+    ("steps=1.5", "expects int"), ("backbone=resnet999", "backbone must be one of"),
+    ("cycle_epochs=2", "cycle_epochs needs epochs > 0")])
 def test_4_5_invalid_configs_are_refused_before_anything_is_written(runs_dir, capsys, override,
                                                                     named):
     code, err = posebook(capsys, "train", "--name", "x", "--profile", "smoke", "--no-progress",
@@ -267,6 +268,19 @@ def test_5_damaged_checkpoint(smoke_run, runs_dir, capsys):
                  ["train", "--name", "damaged", "--resume", "--no-progress"]):
         code, err = posebook(capsys, *argv)
         assert code == 2 and "is damaged" in err and str(last) in err, argv
+
+
+@pytest.mark.parametrize("content", [b"step: 5\nlr: 0.001\n", bytes(range(256)) * 16,
+                                     b"<!DOCTYPE html><html><body>Not Found</body></html>"],
+                         ids=["text", "bytes", "html"])
+def test_5_a_file_that_is_no_checkpoint_is_damaged_not_dangerous(tmp_path, content):
+    """Text, random bytes or an HTML error page saved as .pt: one ValueError saying it is
+    damaged (not a KeyError traceback, and not the could-run-code refusal)."""
+    path = tmp_path / "last.pt"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match="is damaged or not a posebook checkpoint") as error:
+        checkpoint.load(path)
+    assert str(path) in str(error.value) and "could run code" not in str(error.value)
 
 
 # --- 6. no leftovers ---------------------------------------------------------------------------

@@ -75,3 +75,30 @@ def test_config_round_trips_through_json():
 def test_configs_are_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         profiles.get("smoke").steps = 1
+
+
+@pytest.mark.parametrize("override, message", [
+    ("backbone=resnet999", "backbone must be one of"),
+    ("cycle_epochs=2", "cycle_epochs needs epochs > 0"),
+])
+def test_validate_names_the_bad_value(override, message):
+    with pytest.raises(ValueError, match=message):
+        profiles.get("smoke", [override]).validate()
+    for name in profiles.PROFILES:      # every profile itself is valid (given its data folders)
+        profiles.get(name, ["h36m_root=/h36m", "voc_root=/voc"]).validate()
+    assert profiles.get("smoke", ["epochs=2", "cycle_epochs=1"]).validate()
+
+
+def test_backbone_names_live_in_profiles():
+    from posebook.model import BACKBONES, backbones
+    assert backbones.NAMES is BACKBONES is profiles.BACKBONES
+
+
+def test_paper_profile_augments_on_the_cpu_like_gpu():
+    """benchmarks/RESULTS.md, "GPU path (issue 15)": CPU augmentation compiled with CUDA graphs
+    (e2e / model-only 0.95) beats the GPU path (0.37); uncached Human3.6M would also get black
+    corners on the GPU path."""
+    paper, gpu = profiles.PROFILES["paper"], profiles.PROFILES["gpu"]
+    for field in ("gpu_augment", "compile", "compile_mode", "batch_size"):
+        assert getattr(paper, field) == getattr(gpu, field), field
+    assert (paper.gpu_augment, paper.compile_mode, paper.batch_size) == (False, "reduce-overhead", 64)

@@ -5,8 +5,10 @@ DataLoader workers make a training `PoseDataset` item's `Plan` and labels exactl
 frame's wide crop (uint8; cached, or cropped by the worker) with the Plan and its crop
 homography; `render` then makes the pixels of the whole batch on the device
 (`posebook.augment.gpu.render`). The result has the keys, shapes and dtypes of a collated
-`PoseDataset` batch and the same labels; its pixels match the CPU renderer's to interpolation
-rounding (tests/test_gpu_items.py).
+`PoseDataset` batch and the same labels; for cached frames (wide crops on disk) its pixels match
+the CPU renderer's to interpolation rounding (tests/test_gpu_items.py). Uncached sources
+(Human3.6M) differ where the jittered crop leaves the wide crop: the GPU path renders black
+corners there, where the CPU renderer crops from the full frame.
 
     items = GpuPathItems(PoseDataset(config, "train"))
     loader = DataLoader(items, batch_sampler=..., collate_fn=collate)

@@ -25,10 +25,10 @@ import torch
 from torch import nn
 
 from .. import weights
+from ..profiles import BACKBONES as NAMES
 
 log = logging.getLogger(__name__)
 
-NAMES = ("tiny", "mobilenet_v3_small", "resnet18", "resnet34", "resnet50", "resnet50v2")
 STRIDES = (8, 16, 32)
 
 
