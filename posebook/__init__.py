@@ -9,15 +9,17 @@ import in the package against it, and that it names every module of the tree:
                    paper_numbers
     2 geometry     camera crop
     3 augment      augment
-    4 data         data
+    4 data         data detect
     5 model        model
     6 metrics      metrics loss
     7 runs         runs checkpoint captions
-    8 tasks        train evaluate detect predict ablation real_frames
+    8 tasks        train evaluate predict ablation real_frames
     9 reading      viz book choices cli __main__
 
 `augment` (draw a sample's Plan; its CPU and GPU renderers), `data` (frame sources, caches,
-samples), `model` and `viz` are packages; chapters import `posebook`, never each other.
+samples), `model` and `viz` are packages; `detect` (person boxes for a frame: HOG, torchvision's
+detector, given boxes) needs only `weights`, and `prepare-h36m` caches its boxes, so it sits
+with the data sources; chapters import `posebook`, never each other.
 """
 __version__ = "0.1.0"
 

@@ -15,9 +15,6 @@ ALLOWED_UPWARD = {
     # issue 17: the `posebook predict` command writes the HTML report viz.predict builds (a
     # lazy import in predict.write_outputs); moving the command's wiring up is a follow-up.
     ("predict", "viz.predict"),
-    # issue 16: `posebook prepare-h36m --detector` builds the detector in data.h36m_prepare.run
-    # (a lazy import; `prepare` itself takes any detector object)
-    ("data.h36m_prepare", "detect"),
 }
 
 
