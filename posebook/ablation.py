@@ -17,13 +17,12 @@ length, capped at the run length: a run shorter than one cycle is a single cycle
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from . import captions, evaluate, metrics, paper_numbers, paths, runs, runtime, train
+from . import captions, evaluate, metrics, paper_numbers, runs, runtime, train
 from .profiles import RunConfig
 
 PROBABILITIES = (0.0, 0.15, 0.5, 0.85)
@@ -75,7 +74,7 @@ def plan(base: RunConfig) -> list[RunConfig]:
 
 @dataclass
 class Result:
-    """One finished ablation run, numbers read from its metrics.json / ablation.json."""
+    """One finished ablation run, numbers read from its metrics / its ablation.json."""
     p: float
     seed: int
     name: str
@@ -105,17 +104,19 @@ def per_count(run_dir: str | Path, device: str = "cpu") -> dict[int, tuple[float
     """MPJPE on the occluded test set grouped by the number of occluders in the image.
 
     Uses the run's evaluation setting (flip TTA, the members chosen on validation). Returns {n: (mm, images)}.
-    Cached in ``runs/<name>/ablation.json`` next to the metrics.json it belongs to.
+    Cached in ``runs/<name>/ablation.json``, stamped with the time the run's metrics were
+    written.
     """
     from .data.dataset import PoseDataset
 
     run = evaluate.load_run(run_dir)
-    cache = run.path / BREAKDOWN_FILE
-    stamp = (run.path / "metrics.json").stat().st_mtime_ns
-    if cache.is_file():
-        saved = json.loads(cache.read_text())
-        if saved.get("version") == BREAKDOWN_VERSION and saved.get("metrics_mtime_ns") == stamp:
-            return {int(k): (float(v[0]), int(v[1])) for k, v in saved["per_count"].items()}
+    folder = runs.RunFolder(run.path)
+    stamp = folder.metrics_mtime_ns()
+    if stamp is None:
+        raise FileNotFoundError(f"{run.path} has not been evaluated: the run did not finish")
+    saved = folder.derived(BREAKDOWN_FILE) or {}
+    if saved.get("version") == BREAKDOWN_VERSION and saved.get("metrics_mtime_ns") == stamp:
+        return {int(k): (float(v[0]), int(v[1])) for k, v in saved["per_count"].items()}
     config = run.config
     names = evaluate.chosen_members(run.metrics)   # chosen on validation by evaluate_all
     models = [runs.load_model(run.path, n, device)[0] for n in names]
@@ -126,17 +127,17 @@ def per_count(run_dir: str | Path, device: str = "cpu") -> dict[int, tuple[float
     counts = result["n_occluders"]
     out = {int(n): (float(errors[counts == n].mean()), int((counts == n).sum()))
            for n in np.unique(counts)}
-    paths.write_text_atomic(cache, json.dumps(
-        {"version": BREAKDOWN_VERSION, "metrics_mtime_ns": stamp,
-         "per_count": {str(k): list(v) for k, v in out.items()}}, indent=2))
+    folder.write_derived(BREAKDOWN_FILE, {
+        "version": BREAKDOWN_VERSION, "metrics_mtime_ns": stamp,
+        "per_count": {str(k): list(v) for k, v in out.items()}})
     return out
 
 
 def read_result(run_dir: str | Path, with_counts: bool = True) -> Result:
-    """A `Result` from a finished run folder (metrics.json must exist)."""
+    """A `Result` from a finished (evaluated) run folder."""
     run = evaluate.load_run(run_dir)
     if not run.metrics:
-        raise FileNotFoundError(f"{run.path} has no metrics.json: the run did not finish")
+        raise FileNotFoundError(f"{run.path} has not been evaluated: the run did not finish")
     occ = run.metrics["test_occluded"]
     return Result(
         p=run.config.occlusion_p, seed=run.config.seed, name=run.path.name, path=run.path,
@@ -194,8 +195,8 @@ def run(base: RunConfig, retrain: bool = False, progress: bool | str = "text",
     same cache.
     """
     configs = plan(base)
-    files = [runs.folder(run_name(c)) / "metrics.json" for c in configs]
-    before = [f.stat().st_mtime_ns if f.is_file() else None for f in files]
+    folders = [runs.RunFolder(runs.folder(run_name(c))) for c in configs]
+    before = [f.metrics_mtime_ns() for f in folders]
     todo = [c for c in configs if retrain or not finished(c)]
     if jobs > 1 and todo:
         import multiprocessing
@@ -213,8 +214,8 @@ def run(base: RunConfig, retrain: bool = False, progress: bool | str = "text",
                     for c in configs]
     results = [read_result(d, with_counts) for d in run_dirs]
     if progress:
-        for config, r, f, b in zip(configs, results, files, before):
-            how = "re-used" if f.stat().st_mtime_ns == b else "trained"
+        for config, r, f, b in zip(configs, results, folders, before):
+            how = "re-used" if f.metrics_mtime_ns() == b else "trained"
             print(f"{r.name} ({how}): p={config.occlusion_p}, seed={config.seed}, "
                   f"clean {r.clean_mm:.1f} mm, occluded {r.occluded_mm:.1f} mm", flush=True)
     first = evaluate.load_run(results[0].path).metrics

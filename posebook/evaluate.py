@@ -1,19 +1,19 @@
 """Evaluation of a run: flip test-time augmentation, the snapshot ensemble, clean and occluded
 test sets, the mean-pose baseline and the left/right-swapped error.
 
-`evaluate_all(run_dir)` writes ``runs/<name>/metrics.json`` (the full config and profile stamped
-in) and ``metrics.md`` (a Markdown table); `load_run(name)` (= `runs.load`) reads a run back for the book.
+`evaluate_all(run_dir)` writes the run's metrics (the full config and profile stamped in) and
+their Markdown table (`runs.RunFolder.write_metrics`); `load_run(name)` (= `runs.load`) reads a
+run back for the book.
 """
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import captions, metrics, paths, runs, runtime
+from . import captions, metrics, runs, runtime
 from .profiles import RunConfig
 
 SPLITS = ("test", "test_occluded")
@@ -118,15 +118,15 @@ def _models(run_dir: Path, device: str, model=None) -> tuple[list, list[str], li
     """(models, their checkpoint names, indices of the snapshots, index of the last weights).
     When the last snapshot was taken at the final step it *is* the last model, loaded once."""
     run = runs.load(run_dir)
-    state_step = run.state("last")["step"]
+    state_step = run.state()["step"]
     names = run.snapshot_names()
     models = [runs.load_model(run_dir, n, device)[0] for n in names]
     steps = [run.state(n)["step"] for n in names]
     if steps and steps[-1] == state_step:
         return models, names, list(range(len(models))), len(models) - 1
     models.append(model.eval() if model is not None
-                  else runs.load_model(run_dir, "last", device)[0])
-    return models, [*names, "last"], list(range(len(names))), len(models) - 1
+                  else runs.load_model(run_dir, runs.LAST, device)[0])
+    return models, [*names, runs.LAST], list(range(len(names))), len(models) - 1
 
 
 def choose_members(models: list, names: list[str], snaps: list[int], last: int,
@@ -178,7 +178,7 @@ def choose_members(models: list, names: list[str], snaps: list[int], last: int,
 def chosen_members(run_metrics: dict) -> list[str]:
     """Checkpoint names of the models a finished run's metrics.json chose to average."""
     choice = run_metrics.get("ensemble_choice")
-    return choice["members"] if choice else ["last"]
+    return choice["members"] if choice else [runs.LAST]
 
 
 chosen_label = captions.chosen_label   # chapter 05 reads it through evaluate
@@ -190,7 +190,7 @@ def evaluate(run_dir: str | Path, split: str = "test", flip: bool = True,
     from .data.dataset import PoseDataset
 
     run_dir = runs.resolve(run_dir)
-    last = runs.load(run_dir).state("last")
+    last = runs.load(run_dir).state()
     config = RunConfig.from_dict(last["config"])
     device = runtime.setup(config, device)
     models, names, snaps, last_index = _models(run_dir, device)
@@ -229,7 +229,7 @@ def evaluate_all(run_dir: str | Path, model=None, state: dict | None = None,
     from .data.dataset import PoseDataset
 
     run_dir = runs.resolve(run_dir)
-    state = state or runs.load(run_dir).state("last")
+    state = state or runs.load(run_dir).state()
     config = RunConfig.from_dict(state["config"])
     device = runtime.setup(config, device)
     models, names, snaps, last_index = _models(run_dir, device, model)
@@ -253,8 +253,7 @@ def evaluate_all(run_dir: str | Path, model=None, state: dict | None = None,
                 key = f"{split}/{'flip' if flip else 'no_flip'}/{'ensemble' if ens else 'last'}"
                 rel, _ = _combine(result, members if ens else last, flip)
                 out["variants"][key] = metrics.mpjpe(rel, result["gt"])
-    paths.write_text_atomic(run_dir / "metrics.json", json.dumps(out, indent=2))
-    paths.write_text_atomic(run_dir / "metrics.md", markdown_table(out))
+    runs.RunFolder(run_dir).write_metrics(out, markdown_table(out))
     return out
 
 
@@ -319,7 +318,7 @@ def predict_samples(run_dir: str | Path, split: str = "test", indices=(0, 1, 2),
 
     run = runs.load(run_dir)
     config, run_dir = run.config, run.path
-    names = chosen_members(run.metrics) if ensemble else ["last"]
+    names = chosen_members(run.metrics) if ensemble else [runs.LAST]
     models = [runs.load_model(run_dir, n)[0] for n in names]
     dataset = PoseDataset(config, split)
     subset = torch.utils.data.Subset(dataset, list(indices))

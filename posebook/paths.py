@@ -77,7 +77,7 @@ class atomic_path:
     could clean up (SIGKILL) leaves it, and the next write of `path` removes it
     (`remove_stale_temps`).  Example::
 
-        with atomic_path(out / "metrics.json") as tmp:
+        with atomic_path(out / "table.md") as tmp:
             tmp.write_text(text)
     """
 

@@ -128,11 +128,11 @@ def camera_for_image(image_size_wh: tuple[int, int], fov_deg: float | None = Non
 
 def model_source(checkpoint: str | Path | None) -> Path:
     """`--checkpoint`: a checkpoint FILE (used as given), a run folder or run name
-    (`runs.resolve`; its checkpoints/last.pt), or None: the newest run (`runs.newest`)."""
+    (`runs.resolve`; its last checkpoint), or None: the newest run (`runs.newest`)."""
     if checkpoint is None:
         newest = runs.newest()
         if newest is None:
-            raise FileNotFoundError(f"no trained model: no run with checkpoints/last.pt under "
+            raise FileNotFoundError(f"no trained model: no run with a last checkpoint under "
                                     f"{str(paths.runs_dir())!r}; {TRAIN_HINT} (or pass "
                                     f"--checkpoint runs/NAME)")
         return newest
@@ -144,16 +144,17 @@ def model_source(checkpoint: str | Path | None) -> Path:
     except FileNotFoundError as error:
         raise FileNotFoundError(f"--checkpoint {str(checkpoint)!r} is not a checkpoint file or "
                                 f"a run folder ({error}); {TRAIN_HINT}") from None
-    if not (run_dir / runs.CHECKPOINTS / "last.pt").is_file():
-        raise FileNotFoundError(f"--checkpoint {str(checkpoint)!r} is not a run folder with "
-                                f"checkpoints/last.pt; {TRAIN_HINT}")
+    folder = runs.RunFolder(run_dir)
+    if not folder.has_checkpoint():
+        raise FileNotFoundError(f"--checkpoint {str(checkpoint)!r} is a run folder without a "
+                                f"last checkpoint (no {folder.checkpoint_path()}); {TRAIN_HINT}")
     return run_dir
 
 
 def unfinished_note(source: Path) -> str | None:
     """Says when `source` (a run folder or one of its checkpoint files) is an unfinished run."""
-    run_dir = source.parent.parent if source.is_file() else source
-    if not (run_dir / "config.json").is_file():
+    run_dir = runs.checkpoint_run(source) if source.is_file() else source
+    if not runs.is_run(run_dir):
         return None
     run = runs.load(run_dir)
     note = run.progress_note()
@@ -320,10 +321,11 @@ def write_outputs(prediction: Prediction, out_html: str | Path,
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    snapshot = runs.RunFolder(Path("runs/NAME")).checkpoint_path(runs.snapshot_name(0))
     parser.add_argument("image", help="an image file (PNG, JPEG, ...)")
     parser.add_argument("--checkpoint", default=None, metavar="RUN",
-                        help="a run folder (runs/NAME), a run name, or a checkpoint file "
-                             "(runs/NAME/checkpoints/snapshot_0.pt); default: the newest run")
+                        help=f"a run folder (runs/NAME), a run name, or a checkpoint file "
+                             f"({snapshot}); default: the newest run")
     parser.add_argument("--box", default=None, metavar="x,y,w,h",
                         help="the person's box in pixels (skips the detector)")
     intrinsics = parser.add_mutually_exclusive_group()

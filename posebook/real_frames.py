@@ -71,7 +71,7 @@ def evaluate_run(run_dir: str | Path, root: str | Path, flip: bool = True) -> di
     gt = np.stack([f.joints_cam_mm for f in frames])
     pred = np.stack([predict.pose_in_box(model, config, f.image, f.camera, f.box_xywh_px,
                                          flip)[0] for f in frames])
-    mean_pose = evaluate.mean_pose(run.state("last"))
+    mean_pose = evaluate.mean_pose(run.state())
     errors = metrics.joint_errors(pred, gt).mean(axis=1)
     return {"n": len(frames), "mpjpe_mm": float(errors.mean()),
             "mean_pose_baseline_mm": None if mean_pose is None else

@@ -1,8 +1,9 @@
-"""One runtime setup for training, evaluation and the benchmarks: which device, how many CPU
-threads (OpenCV's too, for DataLoader workers: `one_opencv_thread`), determinism, and the mixed-precision
-policy.
+"""One runtime setup for training, evaluation and the benchmarks: which process this is (rank,
+world size, device, whether it writes), how many CPU threads (OpenCV's too, for DataLoader
+workers: `one_opencv_thread`), determinism, and the mixed-precision policy.
 
-    device = runtime.setup(config)              # device + threads + determinism / fast math
+    process = runtime.process(config)           # decided once: rank, world size, device, writer?
+    device = runtime.setup(config, process.device)   # threads + determinism / fast math
     precision = runtime.precision_for(config, device)
     with runtime.autocast(precision, device):
         ...
@@ -18,6 +19,7 @@ makes the host wait.
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass
 
 import torch
@@ -37,6 +39,49 @@ def pick_device(config, device=None) -> torch.device:
     if config.device == "cuda" and not torch.cuda.is_available():
         raise ValueError("device=cuda, but torch sees no CUDA GPU here; use device=auto or cpu")
     return torch.device(config.device)
+
+
+@dataclass(frozen=True)
+class Process:
+    """This process among the processes of one run, decided once (`process`).
+
+    One process by default; under torchrun (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` set) one of
+    `world_size`. Only the writer (rank 0, nanoGPT's ``master_process``) locks the run folder and
+    writes its files; the others train and read."""
+
+    device: torch.device
+    rank: int = 0             # 0 .. world_size - 1
+    world_size: int = 1
+    local_rank: int = 0       # rank among the processes of this machine (its GPU index)
+
+    def __post_init__(self):
+        if not 0 <= self.rank < self.world_size:
+            raise ValueError(f"process rank must be in [0, world_size={self.world_size}), "
+                             f"got {self.rank}")
+
+    @property
+    def is_writer(self) -> bool:
+        """This process locks and writes the run folder (rank 0)."""
+        return self.rank == 0
+
+
+def process(config, device=None, environ=None) -> Process:
+    """The `Process` running `config`: rank, world size and local rank from torchrun's
+    ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` in `environ` (default ``os.environ``) when set, else the
+    one process; its device from `pick_device`, on CUDA with several processes the local rank's
+    GPU."""
+    environ = os.environ if environ is None else environ
+    try:
+        rank, world_size, local_rank = (int(environ.get(key, default)) for key, default in
+                                        (("RANK", 0), ("WORLD_SIZE", 1), ("LOCAL_RANK", 0)))
+    except ValueError:
+        raise ValueError("RANK, WORLD_SIZE and LOCAL_RANK must be integers, got "
+                         + ", ".join(f"{k}={environ.get(k)!r}" for k in
+                                     ("RANK", "WORLD_SIZE", "LOCAL_RANK"))) from None
+    picked = pick_device(config, device)
+    if world_size > 1 and device is None and picked.type == "cuda":
+        picked = torch.device("cuda", local_rank)
+    return Process(picked, rank, world_size, local_rank)
 
 
 def set_threads(config) -> None:

@@ -1,13 +1,9 @@
 """Training: Adam, a triangular cyclical learning rate, an L1 loss on 3D coordinates, and a
 snapshot ensemble of the weights at the last learning-rate minima.
 
-A run lives in ``runs/<name>/``::
-
-    config.json                the resolved RunConfig (profile + every parameter)
-    history.json               per-step loss and LR, validation MPJPE every `eval_every` steps
-    checkpoints/last.pt        model, optimizer, step, RNG state, history (atomic writes)
-    checkpoints/snapshot_<k>.pt  weights at the k-th of the last `snapshots` LR minima
-    metrics.json               test results (written by `evaluate.evaluate_all`)
+`train` resolves the config, opens the run folder (``runs/<name>/``, `runs.RunFolder`: lock,
+start, resume or overwrite, and every file it holds), lets a `Trainer` fit, then evaluates.
+The `Trainer` owns the model, optimizer, step and loop; what it saves goes through the folder.
 
 Resuming is exact: the data order is a pure function of (seed, step) -- each epoch is the
 permutation ``np.random.default_rng([seed, epoch])`` -- the augmentation a pure function of
@@ -21,9 +17,7 @@ them (every `LOSS_FETCH_EVERY` steps and before saving, evaluating, logging).
 from __future__ import annotations
 
 import functools
-import json
 import math
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -31,12 +25,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpoint, paths, profiles, runs, runtime, schedule
+from . import checkpoint, profiles, runs, runtime, schedule
 from .loss import l1_loss
 from .progress import ProgressLog
 from .profiles import RunConfig
 
-CHECKPOINTS = runs.CHECKPOINTS
 LOSS_FETCH_EVERY = 20   # steps between copies of the losses to the host (each waits for the device)
 
 
@@ -97,14 +90,22 @@ def resolve(config: RunConfig) -> RunConfig:
 
 
 class Trainer:
-    """Owns the model, optimizer and data of one run; `fit()` trains to `config.steps`."""
+    """Owns the model, optimizer and data of one run; `fit()` trains to `config.steps`.
 
-    def __init__(self, config: RunConfig, run_dir: Path, progress: bool | str = True):
+    folder: where it saves (a `runs.RunFolder`, or its path: then written only when `process`
+    writes). process: this process (default `runtime.process(config)`), whose device it uses."""
+
+    def __init__(self, config: RunConfig, folder: runs.RunFolder | str | Path,
+                 progress: bool | str = True, process: runtime.Process | None = None):
         from . import model as model_lib
         from .data.dataset import PoseDataset
 
-        self.config, self.run_dir, self.progress = config, Path(run_dir), progress
-        self.device = runtime.setup(config)    # threads, determinism (CPU), fast math (CUDA)
+        self.process = process or runtime.process(config)
+        if not isinstance(folder, runs.RunFolder):
+            folder = runs.RunFolder(Path(folder), writer=self.process.is_writer)
+        self.config, self.folder, self.progress = config, folder, progress
+        # threads, determinism (CPU), fast math (CUDA)
+        self.device = runtime.setup(config, self.process.device)
         self.precision = runtime.precision_for(config, self.device)   # bf16, or fp16 + scaler
         torch.manual_seed(config.seed)
         self.model = model_lib.build(config).to(self.device)
@@ -148,7 +149,7 @@ class Trainer:
 
     def load_state_dict(self, state: dict) -> None:
         checkpoint.check_same_config(state["config"], self.config,
-                                     f"checkpoint {self.ckpt_path('last')}")
+                                     f"checkpoint {self.folder.checkpoint_path()}")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
@@ -159,25 +160,24 @@ class Trainer:
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
 
-    def ckpt_path(self, which: str) -> Path:
-        return self.run_dir / CHECKPOINTS / f"{which}.pt"
-
     def save(self, snapshot: int | None = None) -> None:
-        """checkpoints/last.pt and history.json, or the weights as snapshot_<snapshot>.pt. The
-        losses are fetched and the weights checked first: NonFiniteLoss, and nothing written."""
+        """The training state (`runs.RunFolder.save_last`), or the weights as snapshot number
+        `snapshot`. The losses are fetched and the weights checked first: NonFiniteLoss, and
+        nothing written."""
         self.fetch_losses()
         names, params = zip(*self.model.named_parameters())
         finite = torch.stack([torch.isfinite(p).all() for p in params]).tolist()   # one copy
         bad = [n for n, ok in zip(names, finite) if not ok]
         if bad:
             raise NonFiniteLoss(f"non-finite weights after step {self.step} ({bad[:3]}); "
-                                f"kept the last good checkpoint {self.ckpt_path('last')}")
+                                f"kept the last good checkpoint "
+                                f"{self.folder.checkpoint_path()}")
         if snapshot is None:
-            checkpoint.save(self.ckpt_path("last"), self.state_dict())
-            paths.write_text_atomic(self.run_dir / "history.json", json.dumps(self.history))
+            self.folder.save_last(self.state_dict())
         else:
-            checkpoint.save(self.ckpt_path(f"snapshot_{snapshot}"), {"step": self.step,
-                            "model": self.model.state_dict(), "config": self.config.to_dict()})
+            weights = {"step": self.step, "model": self.model.state_dict(),
+                       "config": self.config.to_dict()}
+            self.folder.save_snapshot(snapshot, weights)
 
     # --- one update -----------------------------------------------------------------------
     def images(self, batch: dict) -> torch.Tensor:
@@ -244,7 +244,7 @@ class Trainer:
         first, self.losses = self.step - len(values), []
         for offset, value in enumerate(values):
             if not math.isfinite(value):
-                last = self.ckpt_path("last")
+                last = self.folder.checkpoint_path()
                 kept = (f"the last good checkpoint {last} is kept" if last.is_file()
                         else "no checkpoint was saved before it")
                 raise NonFiniteLoss(
@@ -305,41 +305,32 @@ class Trainer:
 
 
 def train(config: RunConfig, name: str, resume: bool = False, progress: bool | str = True,
-          overwrite: bool = False) -> Path:
-    """Train `config` into runs/<name>/ (see the module docstring); returns the run folder.
+          overwrite: bool = False, process: runtime.Process | None = None) -> Path:
+    """Train `config` into runs/<name>/ and evaluate it there; returns the run folder.
 
-    resume: continue from checkpoints/last.pt (the config must be the same; the error lists the
+    resume: continue from the last checkpoint (the config must be the same; the error lists the
     differing keys). overwrite: replace an existing run of that name, only once the new
-    config has validated and its model and data are built. The folder is locked
-    (`runs.lock`) for the whole run: a second process training the same name fails.
+    config has validated and its model and data are built. The writing process (`process`,
+    default `runtime.process(config)`) locks the folder for the whole run (a second process
+    training the same name fails); the others of a torchrun job neither lock nor write.
     """
     from . import evaluate
 
     config.validate()
     config = resolve(config)
-    run_dir = runs.folder(name)
-    last = run_dir / CHECKPOINTS / "last.pt"
-    with runs.lock(run_dir):       # RunLocked while another process writes this folder
-        if resume and not last.is_file():
-            raise FileNotFoundError(f"--resume: no checkpoint at {last}")
-        if (not resume and not overwrite
-                and (last.is_file() or (run_dir / "metrics.json").is_file())):
-            raise ValueError(f"run folder {run_dir} already holds a run; use --resume to "
-                             f"continue it or --overwrite to start again")
-        state = checkpoint.load(last) if resume else None
-        if state is not None:
-            checkpoint.check_same_config(state["config"], config, f"checkpoint {last}")
-        trainer = Trainer(config, run_dir, progress)   # model and data: their errors come first
-        if not resume and run_dir.exists():            # only now is the old run replaced
-            shutil.rmtree(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        paths.write_text_atomic(run_dir / "config.json", config.to_json())
+    process = process or runtime.process(config)
+    with runs.RunFolder.open(name, resume=resume, overwrite=overwrite,
+                             writer=process.is_writer) as folder:
+        state = folder.resume_state(config) if resume else None
+        trainer = Trainer(config, folder, progress, process)  # model, data: their errors first
+        folder.begin(config, fresh=not resume)                # only now is an old run replaced
         if state is not None:
             trainer.load_state_dict(state)
         trainer.fit()
-        evaluate.evaluate_all(run_dir, model=trainer.model, state=trainer.state_dict(),
-                              device=trainer.device)
-    return run_dir
+        if process.is_writer:
+            evaluate.evaluate_all(folder.path, model=trainer.model, state=trainer.state_dict(),
+                                  device=trainer.device)
+    return folder.path
 
 
 def run_cached(config: RunConfig, name: str, force: bool = False,
@@ -347,12 +338,12 @@ def run_cached(config: RunConfig, name: str, force: bool = False,
     """runs/<name> if it finished with exactly `config`; otherwise train (resuming an
     unfinished run of the same config, else starting over)."""
     config = resolve(config)
-    run_dir = runs.folder(name)
-    if not force and runs.finished(run_dir, config):
-        return run_dir
-    saved = run_dir / "config.json"
-    same = saved.is_file() and not checkpoint.config_diff(json.loads(saved.read_text()), config)
-    can_resume = same and not force and (run_dir / CHECKPOINTS / "last.pt").is_file()
+    folder = runs.RunFolder(runs.folder(name))
+    if not force and runs.finished(folder.path, config):
+        return folder.path
+    saved = folder.saved_config()
+    same = saved is not None and not checkpoint.config_diff(saved, config)
+    can_resume = same and not force and folder.has_checkpoint()
     return train(config, name, resume=can_resume, progress=progress, overwrite=True)
 
 
@@ -372,19 +363,22 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     saved = runs.folder(args.name)
-    if args.resume and args.profile is None and (saved / "config.json").is_file():
+    if args.resume and args.profile is None and runs.is_run(saved):
         base = runs.load(saved).config
     else:
         base = profiles.get(args.profile)
     config = profiles.apply_overrides(base, args.overrides)
+    process = runtime.process(config)
     try:
         run_dir = train(config, args.name, resume=args.resume, overwrite=args.overwrite,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, process=process)
     except NonFiniteLoss as error:
         print(f"posebook train: {error}", file=sys.stderr)
         return 3
+    if not process.is_writer:       # the writer evaluates and reports
+        return 0
     from . import evaluate
-    test = json.loads((run_dir / "metrics.json").read_text())["test"]
+    test = runs.read_metrics(run_dir)["test"]
     print(f"{run_dir}: test MPJPE {test['mpjpe_mm']:.1f} mm "
           f"(mean-pose baseline {test['mean_pose_baseline_mm']:.1f} mm)")
     line = evaluate.protocol1_line(test, config)
