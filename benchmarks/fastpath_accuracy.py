@@ -16,13 +16,12 @@ whether the difference of the means is within two standard deviations of the lar
 """
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import tempfile
 
 import common
-from posebook import profiles, train
+from posebook import profiles, runs, train
 
 FAST_PATH_OFF = "amp=false,channels_last=false,compile=false"
 
@@ -42,13 +41,13 @@ def main() -> None:
     settings = {"a": profiles.apply_overrides(config, overrides(args.a)),
                 "b": profiles.apply_overrides(config, overrides(args.b))}
     results: dict[str, list[float]] = {"a": [], "b": []}
-    with tempfile.TemporaryDirectory() as runs:
-        os.environ["POSEBOOK_RUNS"] = runs  # throw-away runs
+    with tempfile.TemporaryDirectory() as scratch:
+        os.environ["POSEBOOK_RUNS"] = scratch  # throw-away runs
         for seed in (int(s) for s in args.seeds.split(",")):
             for name, setting in settings.items():
                 run_dir = train.train(setting.replace(seed=seed), f"{name}_{seed}",
                                       progress=False)
-                metrics = json.loads((run_dir / "metrics.json").read_text())
+                metrics = runs.read_metrics(run_dir)
                 results[name].append(metrics["test"]["mpjpe_mm"])
                 common.emit("fastpath_accuracy", args, setting, device, setting.batch_size,
                             seed=seed, setting=name, overrides=getattr(args, name),
