@@ -103,9 +103,13 @@ def real_frames_verdict(real: dict | None, metrics: dict) -> str:
     else:
         compare = (f"{'worse than' if real['mpjpe_mm'] > baseline else 'better than'} always "
                    f"guessing its mean training pose ({baseline:.0f} mm)")
+    facing = list(real.get("per_frame_facing_deg", {}).values())
+    turned = (f" Its pose faces away from the person's true chest direction by more than 90° on "
+              f"{sum(a > 90 for a in facing)} of {len(facing)} frames (median "
+              f"{float(np.median(facing)):.0f}°)." if facing else "")
     return (f"On the {real['n']} real Human3.6M frames given, with their true boxes and cameras, "
             f"{model} is off by {real['mpjpe_mm']:.0f} mm per joint (root-relative MPJPE): "
-            f"{compare}.{held_out} By contrast, {measured}.")
+            f"{compare}.{turned}{held_out} By contrast, {measured}.")
 
 
 def chain_depths() -> tuple[int, ...]:

@@ -19,6 +19,11 @@ from dataclasses import dataclass
 
 PROFILE_ENV = "POSEBOOK_PROFILE"
 # Valid ``backbone`` names (built by `posebook.model.backbones`, which imports this tuple).
+# Version of the synthetic data (`posebook.data.poses`/`render`): part of every synthetic frame
+# cache's key and of every run's config, so runs and caches made from older people are neither
+# reused nor resumed. 1 = mirror-image people (left joints on the anatomical right; before
+# 2026-12-06); 2 = anatomical left and right, as in Human3.6M.
+DATA_VERSION = 2
 BACKBONES = ("tiny", "mobilenet_v3_small", "resnet18", "resnet34", "resnet50", "resnet50v2")
 
 
@@ -29,6 +34,7 @@ class RunConfig:
     profile: str = "cpu"
     seed: int = 0                       # initial weights, batch order, training augmentation
     data_seed: int = 0                  # synthetic people, occluder bank, held-out sets
+    data_version: int = DATA_VERSION    # synthetic people's version (see DATA_VERSION)
 
     # --- data ---------------------------------------------------------------------------
     dataset: str = "synthetic"          # "synthetic" | "h36m"
@@ -137,6 +143,8 @@ def upgrade(values: dict) -> dict:
     if "seed" in values:   # before `data_seed`, `seed` also chose the synthetic people
         legacy["data_seed"] = values["seed"]
     legacy["loss_frame"] = "crop"   # before `loss_frame`, the loss was in the crop camera's axes
+    if values.get("dataset", "synthetic") == "synthetic":
+        legacy["data_version"] = 1  # before `data_version`, synthetic people were mirror images
     return {**legacy, **values}
 
 
@@ -174,6 +182,9 @@ def _rules(c: RunConfig) -> list[tuple[bool, str]]:
          "dataset='h36m' needs h36m_root (a folder made by `posebook prepare-h36m`)"),
         (c.occluders != "voc" or bool(c.voc_root.strip()),
          "occluders='voc' needs voc_root (the VOCdevkit/VOC2012 folder)"),
+        (c.data_version == DATA_VERSION,
+         f"data_version must be {DATA_VERSION} (this posebook draws only version {DATA_VERSION} "
+         f"of the synthetic people; retrain runs made from older ones), got {c.data_version!r}"),
         at_least("seed", 0), at_least("data_seed", 0), at_least("n_occluders_bank", 1),
         at_least("frame_px", 32), at_least("n_train", 1), at_least("n_val", 0),
         at_least("n_test", 1), at_least("frame_cache_gb", 0), at_least("num_workers", -1),

@@ -10,7 +10,9 @@ test samples (the reader's own copy, e.g. ``$POSEBOOK_REALDATA``; nothing ships 
 
 `evaluate_run(run_dir, root)` crops each frame around its true box with its true camera (lens
 distortion included), predicts with the run's last weights and flip TTA, and returns the
-root-relative MPJPE next to the run's mean-pose baseline (always guessing the mean training pose).
+root-relative MPJPE next to the run's mean-pose baseline (always guessing the mean training pose),
+and per frame the facing error: the angle between the predicted and true chest normals
+(`skeleton.facing_error_deg`; near 180 degrees = the prediction is turned around).
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import evaluate, metrics, predict, runs
+from . import evaluate, metrics, predict, runs, skeleton
 from .camera import Camera
 from .data import h36m_cameras
 
@@ -64,7 +66,8 @@ def h36m_frames(root: str | Path) -> list[RealFrame]:
 def evaluate_run(run_dir: str | Path, root: str | Path, flip: bool = True) -> dict:
     """Root-relative MPJPE of a run's last weights on the real frames under `root`, given their
     true boxes and cameras. Returns {"n", "mpjpe_mm", "mean_pose_baseline_mm" (None for a run
-    without one), "per_frame_mm" {name: MPJPE}}."""
+    without one), "per_frame_mm" {name: MPJPE}, "per_frame_facing_deg" {name: angle between
+    predicted and true chest normals}}."""
     run = runs.load(run_dir)
     model, config = predict.load_model(run.path)
     frames = h36m_frames(root)
@@ -76,4 +79,6 @@ def evaluate_run(run_dir: str | Path, root: str | Path, flip: bool = True) -> di
     return {"n": len(frames), "mpjpe_mm": float(errors.mean()),
             "mean_pose_baseline_mm": None if mean_pose is None else
             metrics.mpjpe(np.broadcast_to(mean_pose, gt.shape), gt),
-            "per_frame_mm": {f.name: float(e) for f, e in zip(frames, errors)}}
+            "per_frame_mm": {f.name: float(e) for f, e in zip(frames, errors)},
+            "per_frame_facing_deg": {f.name: float(a) for f, a in
+                                     zip(frames, skeleton.facing_error_deg(pred, gt))}}

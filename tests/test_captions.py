@@ -29,6 +29,9 @@ def test_real_frames_verdict_says_what_the_run_trained_on_and_if_it_saw_the_subj
     seen_all = captions.real_frames_verdict(real, _metrics("h36m", setting="challenge",
                                                            train_on_val=True))
     assert "their subjects S1, S9 were in" in seen_all
+    facing = captions.real_frames_verdict(
+        {**real, "per_frame_facing_deg": {"a": 170.0, "b": 20.0}}, _metrics())
+    assert "by more than 90° on 1 of 2 frames (median 95°)" in facing
 
 
 def test_real_frames_verdict_without_a_mean_pose():

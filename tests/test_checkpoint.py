@@ -23,3 +23,21 @@ def test_an_old_config_reads_as_it_ran_and_compares_equal_to_itself():
     assert (loaded.loss_frame, loaded.data_seed) == ("crop", 3)
     assert checkpoint.config_diff(old, loaded) == {}
     assert checkpoint.config_diff(loaded.to_dict(), loaded) == {}
+
+
+def test_a_synthetic_run_from_mirror_image_people_is_not_reused():
+    """Before `data_version` the synthetic people were mirror images (issue 29): such a run
+    reads as version 1, differs from today's config (so `run_cached` retrains it and `--resume`
+    refuses it), and version 1 cannot be asked for. Human3.6M runs are not affected."""
+    import pytest
+    old = profiles.get("smoke").to_dict()
+    del old["data_version"]
+    assert profiles.RunConfig.from_dict(old).data_version == 1
+    assert checkpoint.config_diff(old, profiles.get("smoke")) == {
+        "data_version": (1, profiles.DATA_VERSION)}
+    with pytest.raises(ValueError, match="data_version must be 2"):
+        profiles.RunConfig.from_dict(old).validate()
+    h36m = profiles.get("paper").replace(h36m_root="/data/h36m").to_dict()
+    del h36m["data_version"]
+    assert checkpoint.config_diff(h36m, profiles.RunConfig.from_dict(h36m)) == {}
+    assert profiles.RunConfig.from_dict(h36m).data_version == profiles.DATA_VERSION

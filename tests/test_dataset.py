@@ -134,6 +134,12 @@ def test_parallel_cache_build_is_byte_identical(tmp_path, monkeypatch):
     assert len(three._meta["K"]) == len(frames)
 
 
+def test_cache_key_holds_the_data_version():
+    """A cache of older synthetic people (mirror images, version 1) is never read for today's."""
+    now = ds_mod.cache_path(CONFIG, "train", CONFIG.n_train)
+    assert ds_mod.cache_path(CONFIG.replace(data_version=1), "train", CONFIG.n_train) != now
+
+
 def test_cache_budget_decides_disk_or_on_the_fly():
     assert PoseDataset(CONFIG, "val").cache.path is not None
     assert PoseDataset(CONFIG.replace(frame_cache_gb=0.0), "val").cache is None
@@ -198,12 +204,13 @@ def _digest(tensors) -> str:
 
 
 # Seeded smoke items, hashed (digests made by the code before issue 17's redesign; equal after
-# it). They change only when the draw order, a draw's range or a renderer changes; such a change
-# must say so (and make cached runs retrain) before updating these digests.
+# it; changed by issue 29, anatomical left/right, profiles.DATA_VERSION 2). They change only when
+# the draw order, a draw's range or a renderer changes; such a change must say so (and bump
+# profiles.DATA_VERSION so cached runs and frames are not reused) before updating these digests.
 ITEM_KEYS = [(0, 0), (0, 5), (1, 5), (2, 11)]
 DIGEST_KEYS = ("family", "image", "in_crop", "index", "intrinsics", "joints_cam_mm", "joints_px",
                "n_occluders", "occluded", "root_depth_mm")    # sorted; labels added later: not in
-ITEMS_DIGEST = {"train": "239c900810fbdb0a", "test_occluded": "fa3541e71c6da21d"}
+ITEMS_DIGEST = {"train": "2d0856b3dfd6d864", "test_occluded": "d81bd95e286e1b33"}
 
 
 @pytest.mark.parametrize("split", ["train", "test_occluded"])

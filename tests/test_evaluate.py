@@ -128,6 +128,9 @@ def test_real_frames_given_true_boxes(run_dir):
     assert result["n"] == len(frames) == len(result["per_frame_mm"])
     assert 0 < result["mpjpe_mm"] < 2000 and result["mean_pose_baseline_mm"] > 0
     assert result["mpjpe_mm"] == pytest.approx(np.mean(list(result["per_frame_mm"].values())))
+    facing = result["per_frame_facing_deg"]
+    assert set(facing) == set(result["per_frame_mm"])
+    assert all(0 <= a <= 180 for a in facing.values())
     with pytest.raises(FileNotFoundError, match="frames.npz"):
         real_frames.h36m_frames(run_dir)
 

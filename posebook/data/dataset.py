@@ -237,10 +237,11 @@ def loader_workers(config) -> int:
 
 
 def cache_path(config, split: str, n: int):
-    """Where a synthetic split's frame cache lives (key: data_seed, split, n, frame_px,
-    input_px)."""
+    """Where a synthetic split's frame cache lives (key: data_seed, data_version, split, n,
+    frame_px, input_px)."""
     key = dict(seed=config.data_seed, split=SPLITS[split], n=n, frame_px=config.frame_px,
-               input_px=config.input_px, version=CACHE_VERSION, field=CACHE_FIELD)
+               input_px=config.input_px, version=CACHE_VERSION, field=CACHE_FIELD,
+               data_version=config.data_version)
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     return paths.cache_dir() / "frames" / f"synthetic-{digest}"
 

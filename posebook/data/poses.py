@@ -1,7 +1,10 @@
 """Random human poses: per-person bone lengths and joint angles in posture families.
 
 Convention: world frame in mm with z up and the ground at z = 0 (as Human3.6M's world).
-A person's own body frame has x = the person's left, y = forward (where the face looks), z = up.
+A person's own body frame is right-handed with x = the person's anatomical **right**, y = forward
+(where the face and toes point), z = up (x = y x z), so the left joints lie along -x. A person
+facing a camera therefore shows their left shoulder on the image's right, as in Human3.6M's
+ground truth (`skeleton.handedness` checks it; tests compare it with real frames).
 
 Proportions (`SEGMENT_RATIOS`) are fractions of stature H from the anthropometric table of
 Drillis & Contini (1966), as reproduced in Winter, *Biomechanics and Motor Control of Human
@@ -76,7 +79,7 @@ def bone_offsets_mm(body: Body) -> dict:
     """Rest-pose offset of every joint from its parent, in the parent segment's frame (mm)."""
     L = body.lengths_mm
     return {
-        "hip": np.array([L["hip_half"], 0.0, 0.0]),        # x sign flipped for the right side
+        "hip": np.array([L["hip_half"], 0.0, 0.0]),        # right side; x negated for the left
         "thigh": np.array([0.0, 0.0, -L["thigh"]]),
         "shank": np.array([0.0, 0.0, -L["shank"]]),
         "spine": np.array([0.0, 0.0, L["spine"]]),
@@ -154,7 +157,7 @@ def pose_world_mm(body: Body, angles_deg: dict, yaw_rad: float = 0.0,
     """Forward kinematics: joints (17, 3) in the world (z up), feet on the ground plane z = 0.
 
     Returns the joints and extra render points (toes (2, 3) l/r, hand tips (2, 3), head centre,
-    and the body frame `R_chest`, `R_head`, `R_pelvis` (3, 3), columns = left, forward, up).
+    and the body frame `R_chest`, `R_head`, `R_pelvis` (3, 3), columns = right, forward, up).
     """
     a = {k: np.deg2rad(v) for k, v in angles_deg.items()}
     off = bone_offsets_mm(body)
@@ -171,7 +174,7 @@ def pose_world_mm(body: Body, angles_deg: dict, yaw_rad: float = 0.0,
     joints[9] = joints[8] + r_head @ off["nose"]
     joints[10] = joints[9] + r_head @ off["head_top"]
     for k, (s, sign, hip, knee, ankle, sho, elb, wri) in enumerate(
-            [("l", 1, 4, 5, 6, 11, 12, 13), ("r", -1, 1, 2, 3, 14, 15, 16)]):
+            [("l", -1, 4, 5, 6, 11, 12, 13), ("r", 1, 1, 2, 3, 14, 15, 16)]):
         flip = np.array([sign, 1.0, 1.0])
         joints[hip] = r_pelvis @ (off["hip"] * flip)
         r_thigh = (r_pelvis @ _ry(-sign * a[f"hip_abd_{s}"]) @ _rx(a[f"hip_flex_{s}"])

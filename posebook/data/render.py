@@ -206,11 +206,11 @@ def render_person(image: np.ndarray, K, R, t, joints_world_mm, extra: dict, stat
                       canvas.capsule(lab, px[a], px[b], r0, r1, colours[key])))
     # Torso: shoulders and hips pushed outwards to the body outline, waist in between.
     rc = extra["R_chest"]
-    left, fwd, up = rc[:, 0], rc[:, 1], rc[:, 2]
+    right, fwd, up = rc[:, 0], rc[:, 1], rc[:, 2]         # the person's own axes (data.poses)
     sw, hw = 0.035 * H * build, 0.035 * H * build
-    outline_w = [points[14] - left * sw + up * 0.01 * H, points[11] + left * sw + up * 0.01 * H,
-                 points[7] + left * (0.075 * H * build), points[4] + left * hw,
-                 points[1] - left * hw, points[7] - left * (0.075 * H * build)]
+    outline_w = [points[14] + right * sw + up * 0.01 * H, points[11] - right * sw + up * 0.01 * H,
+                 points[7] - right * (0.075 * H * build), points[4] - right * hw,
+                 points[1] + right * hw, points[7] + right * (0.075 * H * build)]
     outline = np.array([_project(K, R @ (p - t)) for p in outline_w])
     torso_depth = np.mean([cam[i][2] for i in (0, 7, 8, 11, 14)])
     front_cam = R @ fwd
@@ -219,8 +219,8 @@ def render_person(image: np.ndarray, K, R, t, joints_world_mm, extra: dict, stat
     def draw_torso(lab):
         canvas.polygon(lab, outline, look["top"])
         if facing > 0.05:                         # shirt front: neckline and a chest print
-            neck = [points[8] - left * 0.035 * H + fwd * 0.04 * H,
-                    points[8] + left * 0.035 * H + fwd * 0.04 * H,
+            neck = [points[8] + right * 0.035 * H + fwd * 0.04 * H,
+                    points[8] - right * 0.035 * H + fwd * 0.04 * H,
                     points[8] - up * 0.06 * H + fwd * 0.06 * H]
             canvas.polygon(0, np.array([_project(K, R @ (p - t)) for p in neck]), look["skin"])
             chest = points[8] - up * 0.12 * H + fwd * 0.07 * H * build

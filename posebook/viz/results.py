@@ -174,3 +174,15 @@ def count_plot(by_p: dict[float, dict[int, float]], title: str = ""):
         ax.set_title("\n".join(textwrap.wrap(title, 95)), fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def real_frames_table(real: dict | None) -> Table | None:
+    """Per real frame (`real_frames.evaluate_run`): root-relative MPJPE and facing error (angle
+    between predicted and true chest normals; over 90 degrees = turned around). None without
+    real frames."""
+    if real is None:
+        return None
+    facing = real.get("per_frame_facing_deg", {})
+    rows = [(name, mm, facing.get(name)) for name, mm in real["per_frame_mm"].items()]
+    return Table(("frame", "MPJPE (mm)", "facing error (deg)"), rows,
+                 caption="Real Human3.6M frames, true boxes and cameras", digits=0)
