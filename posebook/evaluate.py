@@ -1,5 +1,6 @@
 """Evaluation of a run: flip test-time augmentation, the snapshot ensemble, clean and occluded
-test sets, the mean-pose baseline and the left/right-swapped error.
+test sets, the mean-pose baseline and the left/right-swapped error, and the same numbers on a
+fixed subset of the run's own training samples (`training_samples`: fitted or underfitted?).
 
 `evaluate_all(run_dir)` writes the run's metrics (the full config and profile stamped in) and
 their Markdown table (`runs.RunFolder.write_metrics`); `load_run(name)` (= `runs.load`) reads a
@@ -225,7 +226,8 @@ def evaluate_all(run_dir: str | Path, model=None, state: dict | None = None,
     {"<split>/<flip|no_flip>/<ensemble|last>": MPJPE; "ensemble" = the chosen members}, and per
     split `split_metrics` (MPJPE, PA-MPJPE, absolute MPJPE of absolute-loss runs only,
     left/right-swapped MPJPE, mean-pose baseline, per joint, per posture family, occluded vs
-    visible joints)."""
+    visible joints); "train": the same `split_metrics` of the chosen members with the config's
+    flip setting on `training_samples` (as many as the clean test set has)."""
     from .data.dataset import PoseDataset
 
     run_dir = runs.resolve(run_dir)
@@ -253,8 +255,34 @@ def evaluate_all(run_dir: str | Path, model=None, state: dict | None = None,
                 key = f"{split}/{'flip' if flip else 'no_flip'}/{'ensemble' if ens else 'last'}"
                 rel, _ = _combine(result, members if ens else last, flip)
                 out["variants"][key] = metrics.mpjpe(rel, result["gt"])
+    dataset = training_samples(config, out["test"]["n"])
+    chosen = [models[m] for m in members]     # only the models the test numbers average
+    result = collect(chosen, dataset, config, device, flip_variants=(config.flip_test,))
+    rel, abs_ = _combine(result, list(range(len(chosen))), config.flip_test)
+    out["train"] = split_metrics(rel, abs_, result, mean_pose(state),
+                                 family_names(dataset.dataset), config.dataset == "h36m",
+                                 config.loss)
     runs.RunFolder(run_dir).write_metrics(out, markdown_table(out))
     return out
+
+
+def training_samples(config: RunConfig, n: int) -> torch.utils.data.Subset:
+    """A fixed subset of the run's own training samples, unaugmented, for the training-split
+    MPJPE: min(n, training-set size) items spread evenly over the training set (item
+    ``k * size // count`` for k = 0 .. count-1), so that Human3.6M's subject- and action-ordered
+    frames are all represented, not only the first subject's first action. `evaluate_all`
+    passes the clean test set's size as `n`, so both numbers carry about the same sampling
+    noise at the same cost. The items come from the "train" split of the run's data source
+    (synthetic: the frame cache that training rendered) with no geometry, appearance or
+    occlusion augmentation: the crop of the person box, as the test sets are cropped."""
+    from .data.dataset import PoseDataset
+
+    plain = config.replace(occlusion_p=0.0, augment_geometry=False, augment_appearance=False)
+    dataset = PoseDataset(plain, "train")
+    count = min(int(n), len(dataset))
+    if count < 1:
+        raise ValueError(f"training_samples needs n >= 1, got {n!r}")
+    return torch.utils.data.Subset(dataset, [k * len(dataset) // count for k in range(count)])
 
 
 def occluder_label(config: RunConfig) -> str:
@@ -277,9 +305,22 @@ def summary_rows(result: dict) -> list[tuple[str, str, str]]:
 
 
 def markdown_table(result: dict) -> str:
+    """The summary rows as a Markdown table, then the training-split line (`train_split_line`)."""
     lines = ["| | clean test | occluded test |", "|---|---|---|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in summary_rows(result)]
-    return "\n".join(lines) + "\n"
+    line = train_split_line(result)
+    return "\n".join(lines + ([f"\n{line}"] if line else [])) + "\n"
+
+
+def train_split_line(result: dict) -> str | None:
+    """One sentence with a metrics.json's training-split MPJPE beside the clean test's; None for
+    a run measured before the training split existed."""
+    train_split = result.get("train")
+    if not train_split:
+        return None
+    return (f"On {train_split['n']} of its own training samples (unaugmented, evaluated like "
+            f"the test sets) the MPJPE is {train_split['mpjpe_mm']:.1f} mm, against "
+            f"{result['test']['mpjpe_mm']:.1f} mm on the clean test people.")
 
 
 def variants_table(result: dict) -> str:

@@ -45,6 +45,56 @@ def test_evaluate_matches_metrics_json(run_dir):
     assert full["mpjpe_mm"] == pytest.approx(m["test"]["mpjpe_mm"], rel=1e-9)
 
 
+def test_train_split_is_a_direct_evaluation_of_unaugmented_training_samples(run_dir):
+    import torch
+    from posebook import model as model_lib, runs
+    from posebook.data.dataset import PoseDataset
+    m = json.loads((run_dir / "metrics.json").read_text())
+    config = profiles.get("smoke")
+    train_split = m["train"]
+    assert train_split["n"] == min(config.n_train, config.n_test)
+    subset = evaluate.training_samples(config, config.n_test)
+    step = config.n_train // config.n_test
+    assert list(subset.indices) == list(range(0, config.n_train, step))
+    # by hand: the training split's frames, cropped without augmentation, through the chosen
+    # models with the config's flip test, averaged
+    plain = PoseDataset(config.replace(occlusion_p=0.0, augment_geometry=False,
+                                       augment_appearance=False), "train")
+    augmented = PoseDataset(config, "train")
+    items = [plain[i] for i in subset.indices]
+    assert not any(it["n_occluders"] for it in items)
+    i = subset.indices[1]                  # unaugmented: the same crop every epoch, not the
+    assert torch.equal(plain[(3, i)]["image"], items[1]["image"])        # training one
+    assert not torch.equal(augmented[(0, i)]["image"], items[1]["image"])
+    assert np.array_equal(plain.frames.frame(i).joints_world_mm,
+                          augmented.frames.frame(i).joints_world_mm)     # same person
+    gt = torch.stack([it["joints_cam_mm"] for it in items]).double().numpy()
+    images = torch.stack([it["image"] for it in items])
+    intrinsics = torch.stack([it["intrinsics"] for it in items])
+    preds = []
+    for name in evaluate.chosen_members(m):
+        net = runs.load_model(run_dir, name)[0].eval()
+        with torch.no_grad():
+            preds.append(model_lib.flip.views(net, images, intrinsics, flip=config.flip_test)
+                         [config.flip_test]["joints_rel_mm"].double().numpy())
+    direct = metrics.mpjpe(np.mean(preds, axis=0), gt)
+    assert train_split["mpjpe_mm"] == pytest.approx(direct, rel=1e-6)
+    # the test sets are other people: a different number on different ground truth
+    assert train_split["mpjpe_mm"] != m["test"]["mpjpe_mm"]
+    assert f"is {train_split['mpjpe_mm']:.1f} mm" in (run_dir / "metrics.md").read_text()
+
+
+def test_train_split_of_an_overfitted_run_is_below_test(tmp_path, monkeypatch):
+    """16 training people, no augmentation, 120 steps (120 epochs): the network memorises them;
+    its training-split MPJPE must be far below the test people's."""
+    monkeypatch.setenv("POSEBOOK_RUNS", str(tmp_path))
+    config = profiles.get("smoke").replace(n_train=16, occlusion_p=0.0, augment_geometry=False,
+                                           augment_appearance=False)
+    m = json.loads((train.train(config, "overfit", progress=False) / "metrics.json").read_text())
+    assert m["train"]["n"] == 16
+    assert m["train"]["mpjpe_mm"] < 0.7 * m["test"]["mpjpe_mm"]
+
+
 def test_ensemble_is_chosen_on_validation_and_not_worse_there(run_dir):
     m = json.loads((run_dir / "metrics.json").read_text())
     choice = m["ensemble_choice"]

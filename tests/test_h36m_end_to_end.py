@@ -101,6 +101,8 @@ def test_paper_profile_trains_evaluates_and_prints_protocol1(runs_dir, setting, 
     per_action = metrics["test"]["per_family_mm"]
     assert set(per_action) == {"WalkDog"}
     assert metrics["test"]["protocol1_mm"] == pytest.approx(per_action["WalkDog"])
+    train_split = metrics["train"]           # as many training frames as test frames, unaugmented
+    assert train_split["n"] == 3 and train_split["protocol1_mm"] > 0
     assert cli.main(["eval", str(run), "--split", "test"]) == 0
     printed = capsys.readouterr().out
     assert f"Human3.6M protocol 1 (mean over actions of the per-action MPJPE, no Procrustes): " \
