@@ -61,7 +61,7 @@ def _person_facing(yaw_toward_camera_rad: float, seed: int = 0):
     angles.update(sh_abd_l=25.0, sh_abd_r=25.0)                 # arms away from the torso
     joints, extra = poses.pose_world_mm(body, angles, yaw_rad=yaw_toward_camera_rad)
     eye = joints[0] + np.array([0.0, 4000.0, 300.0])            # the camera stands at +y
-    R = synthetic._look_at(eye, joints[0], 0.0)
+    R = synthetic.look_at(eye, joints[0], 0.0)
     K = np.array([[500.0, 0, 127.5], [0, 500.0, 127.5], [0, 0, 1]])
     look = dict(render.sample_look(rng), skin=np.array([255.0, 0, 0]),
                 hair=np.array([0.0, 0, 255.0]), top=np.array([0.0, 255.0, 0]),

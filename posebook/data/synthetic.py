@@ -48,7 +48,7 @@ class Frame:
     mask: np.ndarray
 
 
-def _look_at(eye_mm: np.ndarray, target_mm: np.ndarray, roll_rad: float) -> np.ndarray:
+def look_at(eye_mm: np.ndarray, target_mm: np.ndarray, roll_rad: float) -> np.ndarray:
     """World->camera rotation (rows = camera x, y, z axes) looking from eye to target, z up."""
     z = target_mm - eye_mm
     z = z / np.linalg.norm(z)
@@ -79,7 +79,7 @@ def sample_camera(rng: np.random.Generator, points_world_mm: np.ndarray, frame_p
     azimuth = rng.uniform(0, 2 * np.pi)
     eye = pelvis + np.array([dist * np.cos(azimuth), dist * np.sin(azimuth), 0.0])
     eye[2] = rng.uniform(*CAMERA_HEIGHT_RANGE_MM)
-    rot = _look_at(eye, pelvis, np.deg2rad(rng.normal(0, 2.0)))
+    rot = look_at(eye, pelvis, np.deg2rad(rng.normal(0, 2.0)))
     focal = H36M_FOCAL_PX_PER_1000 * frame_px / 1000 * float(np.exp(rng.normal(0, 0.25)))
     cam_pts = (points_world_mm - eye) @ rot.T
     xy = cam_pts[:, :2] / cam_pts[:, 2:]                      # normalised image coords
@@ -153,5 +153,5 @@ def joints_px(frame: Frame) -> np.ndarray:
     return frame.camera.world_to_image(frame.joints_world_mm)
 
 
-__all__ = ["FAMILIES", "Frame", "make_frame", "SyntheticFrames", "sample_camera", "joints_px",
-           "skeleton"]
+__all__ = ["FAMILIES", "Frame", "make_frame", "SyntheticFrames", "sample_camera", "look_at",
+           "joints_px", "skeleton"]
