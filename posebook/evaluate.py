@@ -260,7 +260,7 @@ def evaluate_all(run_dir: str | Path, model=None, state: dict | None = None,
     result = collect(chosen, dataset, config, device, flip_variants=(config.flip_test,))
     rel, abs_ = _combine(result, list(range(len(chosen))), config.flip_test)
     out["train"] = split_metrics(rel, abs_, result, mean_pose(state),
-                                 family_names(dataset.dataset), config.dataset == "h36m",
+                                 dataset.dataset.family_names, config.dataset == "h36m",
                                  config.loss)
     runs.RunFolder(run_dir).write_metrics(out, markdown_table(out))
     return out
