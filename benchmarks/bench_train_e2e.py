@@ -34,7 +34,7 @@ import torch
 
 import common
 from posebook import runs, train
-from posebook.data.dataset import loader_workers
+from posebook.runtime import loader_workers
 
 
 def site(stack) -> str:

@@ -11,9 +11,10 @@ the number of occluders in the occluded test image (`per_count`, computed here f
 predictions and cached as ``runs/<name>/ablation.json``).
 
 Run length: ``config.ablation_steps`` (0 = ``config.steps``, or the profile's ``epochs``, which
-`train` converts to steps from the training set's size, as for the `paper` profile). The LR cycle keeps the profile's
-length, capped at the run length: a run shorter than one cycle is a single cycle, so its snapshot
-"ensemble" is its final weights (averaging in weights from a third of a short run hurts).
+`train.resolve` converts to steps from the training set's size, as for the `paper` profile;
+`profiles.ablation_length`). The LR cycle keeps the profile's length, capped at the run length: a
+run shorter than one cycle is a single cycle, so its snapshot "ensemble" is its final weights
+(averaging in weights from a third of a short run hurts).
 """
 from __future__ import annotations
 
@@ -34,18 +35,9 @@ BREAKDOWN_VERSION = 1
 
 
 def run_config(base: RunConfig, p: float, seed: int) -> RunConfig:
-    """`base` with occlusion probability `p`, `seed`, and the ablation run length."""
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"occlusion probability p must be in [0, 1], got {p!r}")
-    if base.epochs > 0 and not base.ablation_steps:     # the profile's length in epochs
-        return base.replace(occlusion_p=float(p), seed=int(seed))
-    steps = base.ablation_steps or base.steps
-    if steps < 1:
-        raise ValueError(f"config.ablation_steps must be >= 0 and steps >= 1, got "
-                         f"ablation_steps={base.ablation_steps}, steps={base.steps}")
-    cycle = min(base.cycle_steps, steps)
-    return base.replace(occlusion_p=float(p), seed=int(seed), steps=steps, cycle_steps=cycle,
-                        epochs=0.0, cycle_epochs=0.0)
+    """`base` with occlusion probability `p` and `seed`, resolved with the ablation's run
+    length (`train.resolve`: validated, `profiles.ablation_length`, epochs in steps)."""
+    return train.resolve(base.replace(occlusion_p=float(p), seed=int(seed)), ablation=True)
 
 
 def run_name(config: RunConfig) -> str:
@@ -159,11 +151,9 @@ def default_jobs(base: RunConfig) -> int:
     else 1. With num_workers = -1 the loader takes every core but one, so that is 1 run."""
     import os
 
-    from .data.dataset import loader_workers
-
     if runtime.pick_device(base).type != "cpu" or base.num_threads < 1:
         return 1
-    return max(1, (os.cpu_count() or 1) // (base.num_threads + loader_workers(base)))
+    return max(1, (os.cpu_count() or 1) // (base.num_threads + runtime.loader_workers(base)))
 
 
 def _warm(args) -> None:

@@ -31,30 +31,28 @@ def run_caption(metrics: dict, seeds=None, steps: int | None = None) -> str:
 
 
 def test_size(metrics: dict) -> int:
-    """The number of test frames a run was measured on: metrics.json's test "n" (config.n_test
-    sizes only the synthetic test set; a Human3.6M test set is S9 and S11's frames)."""
+    """The number of test frames a run was measured on: metrics.json's test "n", else (older
+    runs) the size of its source's test split."""
     if "n" in metrics.get("test", {}):
         return metrics["test"]["n"]
-    if metrics["config"]["dataset"] != "synthetic":
-        raise ValueError(f"metrics of run {metrics.get('name')!r} give no test size (test.n)")
-    return metrics["config"]["n_test"]
+    from .data import sources
+    return len(sources.for_config(metrics["config"]).frames("test"))
 
 
 def training_subjects(metrics: dict) -> tuple[str, ...]:
-    """The Human3.6M subjects a run trained on, from metrics.json's config: S1, S5, S6, S7, S8
-    (plus S9, S11 with train_on_val); () for a synthetic run."""
-    from .data.h36m import TEST_SUBJECTS, TRAIN_SUBJECTS
-
-    c = metrics["config"]
-    if c["dataset"] == "synthetic":
-        return ()
-    return TRAIN_SUBJECTS + (TEST_SUBJECTS if c.get("train_on_val") else ())
+    """The subjects a run trained on, from metrics.json's config (its source's): Human3.6M
+    S1, S5, S6, S7, S8 (plus S9, S11 with train_on_val); () for synthetic people."""
+    from .data import sources
+    return sources.for_config(metrics["config"]).subjects("train")
 
 
 def training_data(metrics: dict) -> str:
     """What a run trained on, in words: "synthetic people" or "Human3.6M subjects S1, ..."."""
-    subjects = training_subjects(metrics)
-    return f"Human3.6M subjects {', '.join(subjects)}" if subjects else "synthetic people"
+    from .data import sources
+    source = sources.for_config(metrics["config"])
+    subjects = source.subjects("train")
+    return (f"{source.people} subjects {', '.join(subjects)}" if subjects
+            else f"{source.people} people")
 
 
 def absolute_depth_note(loss: str) -> str:
@@ -82,9 +80,11 @@ def real_frames_verdict(real: dict | None, metrics: dict) -> str:
     given) and the run's metrics.json; every number is measured here, what the run trained on
     comes from its config, and the real frames' subjects (from their file names) are named when
     the run trained on them."""
+    from .data import sources
+
     test, c = metrics["test"], metrics["config"]
     init = initialisation(metrics.get("backbone_weights", "unknown"))
-    people = "synthetic" if c["dataset"] == "synthetic" else "Human3.6M"
+    people = sources.for_config(c).people
     measured = f"on {people} test people it is off by {test['mpjpe_mm']:.0f} mm"
     if test.get("mean_pose_baseline_mm") is not None:
         measured += f", against {test['mean_pose_baseline_mm']:.0f} mm for always guessing the mean pose"

@@ -15,15 +15,13 @@ import numpy as np
 import torch
 
 from . import captions, metrics, runs, runtime
+from .data import sources
 from .profiles import RunConfig
 
 SPLITS = ("test", "test_occluded")
 
 
 load_run = runs.load        # the book reads its numbers through `evaluate.load_run`
-
-NO_VALIDATION_H36M = ("Human3.6M: no validation split apart from the test subjects S9/S11; "
-                      "the profile's fixed choice is used")
 
 
 @torch.no_grad()
@@ -34,9 +32,8 @@ def collect(models: list, dataset, config: RunConfig, device="cpu", flip_variant
     (N,), and "pred"[(model index, flip)] = (rel (N, J, 3), abs (N, J, 3)) mm.
     """
     from . import model as model_lib
-    from .data.dataset import loader_workers
 
-    workers = loader_workers(config)
+    workers = runtime.loader_workers(config)
     if workers:
         runtime.one_opencv_thread()              # inherited by the forked workers
     loader = torch.utils.data.DataLoader(dataset, batch_size=max(1, config.batch_size * 2),
@@ -72,21 +69,11 @@ def quick_mpjpe(model, dataset, config: RunConfig, device="cpu") -> float:
     return metrics.mpjpe(result["pred"][(0, False)][0], result["gt"])
 
 
-def family_names(dataset) -> tuple[str, ...] | None:
-    names = getattr(dataset, "family_names", None)
-    if names is None:
-        try:
-            from .data import synthetic
-            names = synthetic.FAMILIES
-        except ImportError:
-            return None
-    return tuple(names)
-
-
 def split_metrics(pred_rel, pred_abs, result, mean_pose_rel_mm, names,
                   protocol1: bool = False, loss: str = "root_relative") -> dict:
-    """Every number for one split and one prediction (see `evaluate_all`); `protocol1` adds
-    protocol1_mm, Human3.6M's mean over actions of the per-action MPJPE. The absolute MPJPE
+    """Every number for one split and one prediction (see `evaluate_all`); `names`: the family
+    names (`sources.Source.family_names`); `protocol1` (`sources.Source.protocol1`) adds
+    protocol1_mm, the mean over actions (the families) of the per-action MPJPE. The absolute MPJPE
     ("mpjpe_abs_mm") exists only for runs trained with the absolute `loss`: in a root-relative
     run nothing trains the absolute depth, so the key is left out."""
     gt = result["gt"]
@@ -137,10 +124,10 @@ def choose_members(models: list, names: list[str], snaps: list[int], last: int,
     Candidates are the ensembles of the last k snapshots (k = 2 .. all); the one with the lowest
     validation MPJPE (config.flip_test setting) wins, unless the last weights alone are at least
     as good: then the last weights are used. Without `config.ensemble`, snapshots or a
-    validation split, the last weights are used. Human3.6M has no validation split apart from
-    the test subjects (S9, S11; training subjects too with train_on_val), so nothing is chosen
-    there: `config.ensemble` (the paper's rule) means the ensemble of all kept snapshots, else
-    the last weights. Returns (indices into `models`, the record written to metrics.json as
+    validation split (n_val=0), the last weights are used. A source without a validation split
+    of its own (`sources.Source.has_validation`; Human3.6M: its "val" is the test subjects S9,
+    S11) is never scored: `config.ensemble` (the paper's rule) means the ensemble of all kept
+    snapshots, else the last weights. Returns (indices into `models`, the record written to metrics.json as
     "ensemble_choice": members (checkpoint names), used ("ensemble" | "last"), rule
     ("validation" | "fixed"), reason, and val_mpjpe_mm {candidate label: MPJPE})."""
     from .data.dataset import PoseDataset
@@ -153,8 +140,9 @@ def choose_members(models: list, names: list[str], snaps: list[int], last: int,
         return record([last], "last", "config.ensemble is off")
     if len(snaps) < 2:
         return record([last], "last", "fewer than two snapshots")
-    if config.dataset != "synthetic":
-        return record(list(snaps), "ensemble", NO_VALIDATION_H36M)
+    source = sources.for_config(config)
+    if not source.has_validation:    # its "val" split is not held out: the fixed rule
+        return record(list(snaps), "ensemble", source.no_validation_reason)
     if config.n_val <= 0:
         return record([last], "last", "no validation split (n_val=0)")
     flip = config.flip_test
@@ -199,11 +187,11 @@ def evaluate(run_dir: str | Path, split: str = "test", flip: bool = True,
     if ensemble:   # as in evaluate_all: chosen on validation, or the fixed choice (Human3.6M)
         members = choose_members(models, names, snaps, last_index,
                                  config.replace(ensemble=True), device)[0]
-    dataset = PoseDataset(config, split)
-    result = collect(models, dataset, config, device, flip_variants=(flip,))
+    source = sources.for_config(config)
+    result = collect(models, PoseDataset(config, split), config, device, flip_variants=(flip,))
     rel, abs_ = _combine(result, members, flip)
-    out = split_metrics(rel, abs_, result, mean_pose(last), family_names(dataset),
-                        config.dataset == "h36m", config.loss)
+    out = split_metrics(rel, abs_, result, mean_pose(last), source.family_names,
+                        source.protocol1, config.loss)
     return {"split": split, "flip": flip, "ensemble": ensemble, "members": len(members), **out}
 
 
@@ -244,12 +232,12 @@ def evaluate_all(run_dir: str | Path, model=None, state: dict | None = None,
            "flip": config.flip_test, "ensemble": choice["used"] == "ensemble",
            "ensemble_choice": choice, "train_seconds": float(state.get("seconds", 0.0)),
            "variants": {}}
+    source = sources.for_config(config)
     for split in SPLITS:
-        dataset = PoseDataset(config, split)
-        result = collect(models, dataset, config, device)
+        result = collect(models, PoseDataset(config, split), config, device)
         rel, abs_ = _combine(result, members, config.flip_test)
-        out[split] = split_metrics(rel, abs_, result, mean_pose(state), family_names(dataset),
-                                   config.dataset == "h36m", config.loss)
+        out[split] = split_metrics(rel, abs_, result, mean_pose(state), source.family_names,
+                                   source.protocol1, config.loss)
         for flip in (False, True):
             for ens in (False, True):
                 key = f"{split}/{'flip' if flip else 'no_flip'}/{'ensemble' if ens else 'last'}"

@@ -25,6 +25,9 @@ PROFILE_ENV = "POSEBOOK_PROFILE"
 # 2026-12-06); 2 = anatomical left and right, as in Human3.6M.
 DATA_VERSION = 2
 BACKBONES = ("tiny", "mobilenet_v3_small", "resnet18", "resnet34", "resnet50", "resnet50v2")
+# Valid ``dataset`` names (each served by a source in `posebook.data.sources`, whose test checks
+# that every name here has one).
+DATASETS = ("synthetic", "h36m")
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,7 @@ class RunConfig:
     data_version: int = DATA_VERSION    # synthetic people's version (see DATA_VERSION)
 
     # --- data ---------------------------------------------------------------------------
-    dataset: str = "synthetic"          # "synthetic" | "h36m"
+    dataset: str = "synthetic"          # one of DATASETS: "synthetic" | "h36m"
     h36m_root: str = ""                 # prepared Human3.6M (see `posebook prepare-h36m`)
     setting: str = "protocol1"          # Human3.6M: "protocol1" (ground-truth boxes, calibrated
                                         # cameras) | "challenge" (cached detector boxes, one
@@ -174,7 +177,7 @@ def _rules(c: RunConfig) -> list[tuple[bool, str]]:
     at_least = lambda name, low: (getattr(c, name) >= low,  # noqa: E731
                                   f"{name} must be >= {low}, got {getattr(c, name)!r}")
     return [
-        one_of("profile", tuple(PROFILES)), one_of("dataset", ("synthetic", "h36m")),
+        one_of("profile", tuple(PROFILES)), one_of("dataset", DATASETS),
         one_of("occluders", ("procedural", "voc")), one_of("stride", (8, 16, 32)),
         one_of("loss", ("root_relative", "absolute")), one_of("device", ("auto", "cpu", "cuda")),
         one_of("compile_mode", ("default", "reduce-overhead")), one_of("backbone", BACKBONES),
@@ -290,6 +293,18 @@ def with_length(config: RunConfig, n_train: int) -> RunConfig:
                          f"steps=0 to derive it, or epochs=0 to give steps")
     cycle = round(config.cycle_epochs * per_epoch) if config.cycle_epochs > 0 else steps
     return dataclasses.replace(config, steps=steps, cycle_steps=max(1, min(cycle, steps)))
+
+
+def ablation_length(config: RunConfig) -> RunConfig:
+    """`config` with the run length of a chapter-06 ablation run: ``ablation_steps`` steps (the
+    LR cycle kept, capped at the run length: a run shorter than one cycle is a single cycle;
+    epochs cleared), or with ``ablation_steps`` 0 the profile's own length (its ``epochs``, else
+    ``steps``)."""
+    if config.epochs > 0 and not config.ablation_steps:     # the profile's length in epochs
+        return config
+    steps = config.ablation_steps or config.steps
+    return dataclasses.replace(config, steps=steps, cycle_steps=min(config.cycle_steps, steps),
+                               epochs=0.0, cycle_epochs=0.0)
 
 
 # `gpu` needs bfloat16 tensor cores and at least this many streaming multiprocessors (A100:

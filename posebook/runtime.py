@@ -1,6 +1,7 @@
 """One runtime setup for training, evaluation and the benchmarks: which process this is (rank,
 world size, device, whether it writes), how many CPU threads (OpenCV's too, for DataLoader
-workers: `one_opencv_thread`), determinism, and the mixed-precision policy.
+workers: `one_opencv_thread`), how many DataLoader workers (`loader_workers`), determinism, and
+the mixed-precision policy.
 
     process = runtime.process(config)           # decided once: rank, world size, device, writer?
     device = runtime.setup(config, process.device)   # threads + determinism / fast math
@@ -97,6 +98,25 @@ def one_opencv_thread() -> None:
     the parent's pool has started, deadlocks."""
     import cv2
     cv2.setNumThreads(1)
+
+
+def usable_cores() -> int:
+    """CPU cores this process may use (its affinity mask; else every core)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+MAX_LOADER_WORKERS = 16
+
+
+def loader_workers(config) -> int:
+    """DataLoader workers of a run: ``config.num_workers``, or for -1 one per usable core less
+    one for the training loop (at most `MAX_LOADER_WORKERS`). Items do not depend on the count,
+    so neither does the run."""
+    n = int(config.num_workers)
+    return min(MAX_LOADER_WORKERS, max(0, usable_cores() - 1)) if n == -1 else n
 
 
 def setup(config, device=None) -> torch.device:

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from . import checkpoint, profiles, runs, runtime, schedule
+from .data import sources
 from .loss import l1_loss
 from .progress import ProgressLog
 from .profiles import RunConfig
@@ -73,19 +74,18 @@ def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
     return order
 
 
-def training_set_size(config: RunConfig) -> int:
-    """Samples in the training set of `config` (Human3.6M: the prepared index's rows)."""
-    if config.dataset == "h36m":
-        from .data import h36m
-        return len(h36m.frames_for_split(config, "train"))
-    return config.n_train
-
-
-def resolve(config: RunConfig) -> RunConfig:
-    """`config` as it trains: a length in epochs converted to steps (`profiles.with_length`)
-    from the training set's size. Idempotent, so a resolved config resolves to itself."""
+def resolve(config: RunConfig, overrides=(), ablation: bool = False) -> RunConfig:
+    """`config` as it trains, made in one place and in this order: the ``key=value``
+    `overrides` (`profiles.apply_overrides`), validation (`RunConfig.validate`: every type,
+    range and relation, the one check; consumers take the result as valid), with `ablation` the
+    ablation's run length (`profiles.ablation_length`), then a length in epochs in steps
+    (`profiles.with_length`) from the training-set size its data source gives. Idempotent, so a
+    resolved config resolves to itself."""
+    config = profiles.apply_overrides(config, overrides).validate()
+    if ablation:
+        config = profiles.ablation_length(config)
     if config.epochs > 0:
-        config = profiles.with_length(config, training_set_size(config))
+        config = profiles.with_length(config, sources.for_config(config).train_size())
     return config
 
 
@@ -257,10 +257,8 @@ class Trainer:
     def loader(self, steps):
         """DataLoader over the given update steps: one loader, and one set of worker processes,
         for the whole run (each item key carries its epoch, see `RunBatches`)."""
-        from .data.dataset import loader_workers
-
         c = self.config
-        workers = loader_workers(c)
+        workers = runtime.loader_workers(c)
         if workers:
             runtime.one_opencv_thread()          # inherited by the forked workers
         return torch.utils.data.DataLoader(  # collate: GpuPathItems' own, else the default
@@ -316,7 +314,6 @@ def train(config: RunConfig, name: str, resume: bool = False, progress: bool | s
     """
     from . import evaluate
 
-    config.validate()
     config = resolve(config)
     process = process or runtime.process(config)
     with runs.RunFolder.open(name, resume=resume, overwrite=overwrite,
@@ -367,7 +364,7 @@ def run(args) -> int:
         base = runs.load(saved).config
     else:
         base = profiles.get(args.profile)
-    config = profiles.apply_overrides(base, args.overrides)
+    config = resolve(base, args.overrides)
     process = runtime.process(config)
     try:
         run_dir = train(config, args.name, resume=args.resume, overwrite=args.overwrite,

@@ -1,5 +1,6 @@
 """Captions, verdicts and the table of unstated choices read a run's own metrics.json."""
-from posebook import captions, choices, evaluate, profiles
+from posebook import captions, choices, profiles
+from posebook.data import sources
 
 
 def _metrics(dataset="synthetic", n=64, baseline=250.0, **config):
@@ -46,7 +47,7 @@ def test_unstated_reads_the_weights_the_run_used():
     config = profiles.get("smoke")
     assert config.ensemble
     last = {"ensemble_choice": {"used": "last", "members": ["snapshot_2"],
-                                "reason": evaluate.NO_VALIDATION_H36M}}
+                                "reason": sources.Human36M.no_validation_reason}}
     rows = dict(choices.unstated(config, last))
     assert rows["snapshots kept / ensembled"].startswith(f"{config.snapshots} / no, last weights")
     used = {"ensemble_choice": {"used": "ensemble", "members": ["snapshot_1", "snapshot_2"]}}
@@ -57,6 +58,6 @@ def test_unstated_reads_the_weights_the_run_used():
 
 def test_weights_used_names_the_members_and_the_reason():
     choice = {"used": "ensemble", "rule": "fixed", "members": ["snapshot_0", "snapshot_1"],
-              "reason": evaluate.NO_VALIDATION_H36M, "val_mpjpe_mm": {}}
+              "reason": sources.Human36M.no_validation_reason, "val_mpjpe_mm": {}}
     assert captions.weights_used({"ensemble_choice": choice}) == \
-        f"ensemble of snapshot_0, snapshot_1 ({evaluate.NO_VALIDATION_H36M})"
+        f"ensemble of snapshot_0, snapshot_1 ({sources.Human36M.no_validation_reason})"

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from posebook import profiles, skeleton
-from posebook.data import dataset as ds_mod
+from posebook import profiles, runtime, skeleton, train
+from posebook.data import frame_cache, sources
 from posebook.data.dataset import PoseDataset
 
 CONFIG = profiles.get("smoke").replace(n_train=12, n_val=6, n_test=6, frame_px=160,
@@ -78,7 +78,7 @@ def test_corrupt_cache_is_rebuilt():
     first = PoseDataset(CONFIG, "val")
     reference = first[2]["image"].clone()
     assert first.cache.rebuilt
-    path = ds_mod.cache_path(CONFIG, "val", CONFIG.n_val).with_suffix(".npy")
+    path = sources.for_config(CONFIG).frame_cache_path("val").with_suffix(".npy")
     raw = bytearray(path.read_bytes())
     raw[-100:] = bytes([171]) * 100                        # overwrite the last pixels
     path.write_bytes(bytes(raw))
@@ -107,8 +107,8 @@ def test_cache_matches_no_cache_closely():
     (dict(n_train=0), "n_train"), (dict(input_px=4), "input_px"),
     (dict(occlusion_p=1.5), "occlusion_p")])
 def test_bad_config_names_the_parameter(change, name):
-    with pytest.raises(ValueError, match=name):
-        PoseDataset(CONFIG.replace(**change), "train")
+    with pytest.raises(ValueError, match=name):     # checked once, where the config is resolved
+        train.resolve(CONFIG.replace(**change))
 
 
 def test_bad_split_and_index():
@@ -119,16 +119,16 @@ def test_bad_split_and_index():
 
 
 def test_parallel_cache_build_is_byte_identical(tmp_path, monkeypatch):
-    monkeypatch.setattr(ds_mod, "BUILD_CHUNK", 5)            # 12 frames -> 3 tasks
+    monkeypatch.setattr(frame_cache, "BUILD_CHUNK", 5)            # 12 frames -> 3 tasks
     frames = PoseDataset(CONFIG, "train").frames
     caches = []
     for workers in (1, 3):
-        cache = ds_mod.FrameCache(frames, CONFIG.input_px, tmp_path / f"w{workers}", workers)
+        cache = frame_cache.FrameCache(frames, CONFIG.input_px, tmp_path / f"w{workers}", workers)
         cache.get(0)
         caches.append(cache)
     one, three = caches
     assert np.array_equal(one._images, three._images) and one._images.std() > 5
-    assert set(one._meta) == set(three._meta) == {*ds_mod.META_KEYS, "checksum"}
+    assert set(one._meta) == set(three._meta) == {*frame_cache.META_KEYS, "checksum"}
     for key in one._meta:
         assert np.array_equal(one._meta[key], three._meta[key]), key
     assert len(three._meta["K"]) == len(frames)
@@ -146,11 +146,11 @@ def test_cache_budget_decides_disk_or_on_the_fly():
 
 
 def test_full_disk_is_a_clear_error_and_leaves_nothing(tmp_path, monkeypatch):
-    monkeypatch.setattr(ds_mod.shutil, "disk_usage", lambda p: type("U", (), {"free": 10})())
+    monkeypatch.setattr(frame_cache.shutil, "disk_usage", lambda p: type("U", (), {"free": 10})())
     data = PoseDataset(CONFIG, "val")
     with pytest.raises(OSError, match=r"needs .* GiB .* POSEBOOK_CACHE .* frame_cache_gb=0"):
         data[0]
-    folder = ds_mod.cache_path(CONFIG, "val", CONFIG.n_val).parent
+    folder = sources.for_config(CONFIG).frame_cache_path("val").parent
     assert not folder.exists() or not any(folder.iterdir())
 
 
@@ -167,15 +167,15 @@ def test_seed_changes_augmentation_data_seed_changes_people():
 
 
 def test_loader_workers_sized_to_the_machine(monkeypatch):
-    monkeypatch.setattr(ds_mod, "build_workers", lambda: 16)
-    assert ds_mod.loader_workers(CONFIG.replace(num_workers=-1)) == 15
-    monkeypatch.setattr(ds_mod, "build_workers", lambda: 64)
-    assert ds_mod.loader_workers(CONFIG.replace(num_workers=-1)) == ds_mod.MAX_LOADER_WORKERS
-    monkeypatch.setattr(ds_mod, "build_workers", lambda: 1)
-    assert ds_mod.loader_workers(CONFIG.replace(num_workers=-1)) == 0
-    assert ds_mod.loader_workers(CONFIG.replace(num_workers=3)) == 3
-    with pytest.raises(ValueError, match="num_workers"):
-        ds_mod.loader_workers(CONFIG.replace(num_workers=-2))
+    monkeypatch.setattr(runtime, "usable_cores", lambda: 16)
+    assert runtime.loader_workers(CONFIG.replace(num_workers=-1)) == 15
+    monkeypatch.setattr(runtime, "usable_cores", lambda: 64)
+    assert runtime.loader_workers(CONFIG.replace(num_workers=-1)) == runtime.MAX_LOADER_WORKERS
+    monkeypatch.setattr(runtime, "usable_cores", lambda: 1)
+    assert runtime.loader_workers(CONFIG.replace(num_workers=-1)) == 0
+    assert runtime.loader_workers(CONFIG.replace(num_workers=3)) == 3
+    with pytest.raises(ValueError, match="num_workers"):    # checked once, where it is resolved
+        train.resolve(CONFIG.replace(num_workers=-2))
 
 
 def test_epoch_in_the_key_equals_set_epoch():

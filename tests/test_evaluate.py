@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from posebook import evaluate, metrics, profiles, skeleton, train
+from posebook.data import sources
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +144,7 @@ def test_human36m_ensemble_is_not_chosen_on_the_test_subjects(monkeypatch):
     names = ["snapshot_0", "snapshot_1", "snapshot_2"]
     members, choice = evaluate.choose_members([None] * 3, names, [0, 1, 2], 2, config, "cpu")
     assert members == [0, 1, 2] and choice["used"] == "ensemble" and choice["rule"] == "fixed"
-    assert choice["reason"] == evaluate.NO_VALIDATION_H36M and choice["val_mpjpe_mm"] == {}
+    assert choice["reason"] == sources.Human36M.no_validation_reason and choice["val_mpjpe_mm"] == {}
     members, choice = evaluate.choose_members([None] * 3, names, [0, 1, 2], 2,
                                               config.replace(ensemble=False), "cpu")
     assert members == [2] and choice["used"] == "last"

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from h36m_tree import make_release
-from posebook import cli, detect, evaluate, skeleton
-from posebook.data import h36m
+from posebook import cli, detect, skeleton
+from posebook.data import h36m, sources
 
 TREE = [("S1", "Directions 1", "54138969", 11, 11),
         ("S7", "Greeting", "55011271", 11, 11),     # 1000x1002 frames, calibrated 1000x1000
@@ -112,7 +112,7 @@ def test_paper_profile_trains_evaluates_and_prints_protocol1(runs_dir, setting, 
     assert choice["val_mpjpe_mm"] == {} and choice["rule"] == "fixed"
     if len(metrics["snapshots"]) >= 2:       # the challenge run: ensemble=true, 2 snapshots
         assert choice["used"] == "ensemble" and choice["members"] == metrics["snapshots"]
-        assert choice["reason"] == evaluate.NO_VALIDATION_H36M
+        assert choice["reason"] == sources.Human36M.no_validation_reason
 
 
 def test_train_prints_protocol1(prepared, tmp_path, monkeypatch, capsys):

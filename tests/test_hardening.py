@@ -308,7 +308,7 @@ def test_6_a_killed_write_leaves_a_temp_file_the_next_write_removes(tmp_path):
 
 
 def test_6_a_killed_frame_cache_build_is_cleaned_up(tmp_path):
-    from posebook.data import dataset
+    from posebook.data import frame_cache
     frames = synthetic.SyntheticFrames(0, 3, 160)
     path = tmp_path / "cache" / "frames"
     path.parent.mkdir()
@@ -316,7 +316,7 @@ def test_6_a_killed_frame_cache_build_is_cleaned_up(tmp_path):
     orphan.write_bytes(b"\0" * 4096)                     # what a SIGKILL mid-build leaves
     live = path.parent / f".frames.npy.tmp{os.getpid()}x"   # no pid: not ours, kept
     live.write_bytes(b"")
-    dataset.FrameCache(frames, 48, path).get(0)
+    frame_cache.FrameCache(frames, 48, path).get(0)
     assert not orphan.exists() and live.exists()
     assert (path.parent / "frames.npy").is_file()
 

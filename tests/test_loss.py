@@ -62,7 +62,9 @@ def test_dataset_items_carry_the_crop_to_frame_rotation():
     config = profiles.get("smoke").replace(n_train=4)
     data = PoseDataset(config, "train", cache="none")
     item = data[(0, 1)]
-    plan, _, _, cam, joints_world, _, _, frame_cam = data.plan((0, 1))
+    sample = data.plan((0, 1))
+    plan, cam, joints_world = sample.plan, sample.crop_camera, sample.joints_world_mm
+    frame_cam = sample.frame_camera
     joints_cam, _ = plan.crop_joints(cam, joints_world)
     rotation = item["crop_to_frame"].double().numpy()
     np.testing.assert_allclose(rotation, frame_cam.R @ cam.R.T, atol=1e-6)

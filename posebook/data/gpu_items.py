@@ -41,7 +41,7 @@ class GpuPathItems(torch.utils.data.Dataset):
     PoseDataset item (`LABELS`)).
 
     The wide crop is the frame cache's, or, without a cache, made by the worker
-    (`dataset.wide_crop`): every frame then reaches the device at one size and without lens
+    (`frame_cache.wide_crop`): every frame then reaches the device at one size and without lens
     distortion, whatever its source (Human3.6M: 1000x1000 and 1000x1002 frames, distorted)."""
 
     collate = staticmethod(collate)   # the DataLoader's collate_fn (Trainer.loader)
@@ -58,13 +58,13 @@ class GpuPathItems(torch.utils.data.Dataset):
         self.dataset.set_epoch(epoch)
 
     def __getitem__(self, key) -> dict:
-        plan, image, image_cam, cam, joints_world, family, index, frame_cam = \
-            self.dataset.plan(key, wide=True)
-        frame = np.ascontiguousarray(np.asarray(image).transpose(2, 0, 1))
+        sample = self.dataset.plan(key, wide=True)
+        image_cam, cam = sample.image_camera, sample.crop_camera
+        frame = np.ascontiguousarray(np.asarray(sample.image).transpose(2, 0, 1))
         return {"frame": torch.from_numpy(frame),
                 "homography": torch.as_tensor(homography(image_cam, cam)),
-                "scale": float(zoom_factor(image_cam, cam)), "plan": plan,
-                **self.dataset.labels(plan, cam, joints_world, family, index, frame_cam)}
+                "scale": float(zoom_factor(image_cam, cam)), "plan": sample.plan,
+                **self.dataset.labels(sample)}
 
 
 def render(batch: dict, bank: gpu.OccluderBank | None, device) -> dict:

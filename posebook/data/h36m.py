@@ -1,4 +1,5 @@
-"""Human3.6M: the official release layout, protocol 1, and a frame source for `PoseDataset`.
+"""Human3.6M: the official release layout, protocol 1, and a frame source for `PoseDataset`
+(`H36MFrames`; which subjects and boxes a run's splits use: `sources.Human36M`).
 
 Layout read (the dataset's own release, one folder per subject)::
 
@@ -347,20 +348,3 @@ def cost_estimate(n_train_frames: int | None = None, epochs: int = 40,
     return dict(n_train_frames=float(n_train_frames),
                 train_hours=epochs * n_train_frames / images_per_s / 3600.0,
                 disk_gb=n_train_frames * jpeg_kb / 1e6)
-
-
-def frames_for_split(config, split: str, **kwargs) -> H36MFrames:
-    """The frame source of a split for a `RunConfig` with ``dataset="h36m"``.
-
-    "train" -> S1 S5 S6 S7 S8 (plus S9 S11 with ``train_on_val``), "val"/"test"/"test_occluded"
-    -> S9 S11 (protocol 1 has no separate validation set; the challenge's validation subjects
-    are the same). ``setting="challenge"``: cached detector boxes and the global ``focal_px``.
-    """
-    if not config.h36m_root:
-        raise ValueError("config.h36m_root is empty: set it to the `posebook prepare-h36m` output")
-    subjects = TRAIN_SUBJECTS if split == "train" else TEST_SUBJECTS
-    if split == "train" and getattr(config, "train_on_val", False):
-        subjects = TRAIN_SUBJECTS + TEST_SUBJECTS
-    if getattr(config, "setting", "protocol1") == "challenge":
-        kwargs = dict(boxes="detector", focal_px=float(config.focal_px), **kwargs)
-    return H36MFrames(config.h36m_root, subjects, **kwargs)
