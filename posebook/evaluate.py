@@ -387,9 +387,12 @@ def run(args) -> int:
 
 
 def protocol1_line(split_result: dict, config: RunConfig) -> str | None:
-    """The protocol-1 number of a Human3.6M split result, labelled; None for other datasets."""
+    """The protocol-1 number of a split result, labelled with its source's people and the test
+    subjects that were in training; None for a source without protocol 1."""
     if split_result.get("protocol1_mm") is None:
         return None
-    seen = " (S9 and S11 were in training: train_on_val)" if config.train_on_val else ""
-    return (f"Human3.6M protocol 1 (mean over actions of the per-action MPJPE, no Procrustes): "
-            f"{split_result['protocol1_mm']:.1f} mm{seen}")
+    source = sources.for_config(config)
+    trained = [s for s in source.subjects("test") if s in source.subjects("train")]
+    seen = f" ({' and '.join(trained)} were in training: train_on_val)" if trained else ""
+    return (f"{source.people} protocol 1 (mean over actions of the per-action MPJPE, no "
+            f"Procrustes): {split_result['protocol1_mm']:.1f} mm{seen}")
