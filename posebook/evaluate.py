@@ -73,8 +73,8 @@ def split_metrics(pred_rel, pred_abs, result, mean_pose_rel_mm, names,
                   protocol1: bool = False, loss: str = "root_relative") -> dict:
     """Every number for one split and one prediction (see `evaluate_all`); `names`: the family
     names (`sources.Source.family_names`); `protocol1` (`sources.Source.protocol1`) adds
-    protocol1_mm, the mean over actions (the families) of the per-action MPJPE. The absolute MPJPE
-    ("mpjpe_abs_mm") exists only for runs trained with the absolute `loss`: in a root-relative
+    protocol1_mm, the mean over actions (the families) of the per-action MPJPE. The absolute
+    MPJPE ("mpjpe_abs_mm") exists only for runs trained with the absolute `loss`: in a root-relative
     run nothing trains the absolute depth, so the key is left out."""
     gt = result["gt"]
     errors = metrics.joint_errors(pred_rel, gt)
@@ -127,8 +127,8 @@ def choose_members(models: list, names: list[str], snaps: list[int], last: int,
     validation split (n_val=0), the last weights are used. A source without a validation split
     of its own (`sources.Source.has_validation`; Human3.6M: its "val" is the test subjects S9,
     S11) is never scored: `config.ensemble` (the paper's rule) means the ensemble of all kept
-    snapshots, else the last weights. Returns (indices into `models`, the record written to metrics.json as
-    "ensemble_choice": members (checkpoint names), used ("ensemble" | "last"), rule
+    snapshots, else the last weights. Returns (indices into `models`, the record written to
+    metrics.json as "ensemble_choice": members (checkpoint names), used ("ensemble" | "last"), rule
     ("validation" | "fixed"), reason, and val_mpjpe_mm {candidate label: MPJPE})."""
     from .data.dataset import PoseDataset
 

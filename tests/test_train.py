@@ -241,3 +241,20 @@ def test_run_batches_carry_the_epoch_across_epoch_boundaries():
         epoch, indices = train.batch_indices(0, step, n, b)
         assert batch == [(epoch, int(i)) for i in indices]
     assert [batch[0][0] for batch in batches] == [0, 1, 1, 2, 2]
+
+
+def test_resolve_is_overrides_validation_ablation_length_then_epochs():
+    """One function makes the config a run trains with; it is idempotent."""
+    smoke = profiles.get("smoke")
+    config = train.resolve(smoke, ["steps=0", "epochs=2", "cycle_epochs=1"])
+    assert (config.steps, config.cycle_steps) == (2 * (256 // 16), 256 // 16)   # n_train 256
+    assert train.resolve(config) == config
+    with pytest.raises(ValueError, match="occlusion_p must be in"):
+        train.resolve(smoke, ["occlusion_p=1.5"])                 # validated after the overrides
+    with pytest.raises(ValueError, match="unknown config key"):
+        train.resolve(smoke, ["occlusion=0.5"])
+    ablation = train.resolve(smoke, ["steps=0", "epochs=2", "ablation_steps=7"], ablation=True)
+    assert (ablation.steps, ablation.cycle_steps, ablation.epochs) == (7, 7, 0.0)
+    assert train.resolve(ablation, ablation=True) == ablation
+    in_epochs = train.resolve(smoke, ["steps=0", "epochs=2", "ablation_steps=0"], ablation=True)
+    assert in_epochs == train.resolve(smoke, ["steps=0", "epochs=2", "ablation_steps=0"])
