@@ -127,7 +127,8 @@ class RunConfig:
 
     def validate(self) -> "RunConfig":
         """Raise ValueError naming every field that is of the wrong type, out of range or
-        inconsistent with another; returns self. `train` calls it before writing anything."""
+        inconsistent with another; returns self. `train.resolve` calls it: the one check of a
+        config, before anything is written; consumers take a resolved config as valid."""
         problems = [f"{name} must be {_KIND[kind]}, got {value!r}"
                     for name, kind, value in _fields(self) if not _is(value, kind)]
         if not problems:
