@@ -18,12 +18,12 @@ import typing
 from dataclasses import dataclass
 
 PROFILE_ENV = "POSEBOOK_PROFILE"
-# Valid ``backbone`` names (built by `posebook.model.backbones`, which imports this tuple).
 # Version of the synthetic data (`posebook.data.poses`/`render`): part of every synthetic frame
 # cache's key and of every run's config, so runs and caches made from older people are neither
 # reused nor resumed. 1 = mirror-image people (left joints on the anatomical right; before
 # 2026-12-06); 2 = anatomical left and right, as in Human3.6M.
 DATA_VERSION = 2
+# Valid ``backbone`` names (built by `posebook.model.backbones`, which imports this tuple).
 BACKBONES = ("tiny", "mobilenet_v3_small", "resnet18", "resnet34", "resnet50", "resnet50v2")
 # Valid ``dataset`` names (each served by a source in `posebook.data.sources`, whose test checks
 # that every name here has one).

@@ -136,8 +136,8 @@ def test_parallel_cache_build_is_byte_identical(tmp_path, monkeypatch):
 
 def test_cache_key_holds_the_data_version():
     """A cache of older synthetic people (mirror images, version 1) is never read for today's."""
-    now = ds_mod.cache_path(CONFIG, "train", CONFIG.n_train)
-    assert ds_mod.cache_path(CONFIG.replace(data_version=1), "train", CONFIG.n_train) != now
+    now = sources.for_config(CONFIG).frame_cache_path("train")
+    assert sources.for_config(CONFIG.replace(data_version=1)).frame_cache_path("train") != now
 
 
 def test_cache_budget_decides_disk_or_on_the_fly():

@@ -45,6 +45,7 @@ def test_synthetic_source_answers_as_the_config_sizes_it():
     a = source.frame_cache_path("test")
     assert a == source.frame_cache_path("test_occluded") and a.name.startswith("synthetic-")
     for other in (config.replace(data_seed=4), config.replace(input_px=96),
+                  config.replace(data_version=1),
                   config.replace(frame_px=320), config.replace(n_test=8)):
         assert sources.for_config(other).frame_cache_path("test") != a
     assert source.frame_cache_path("val") != a
