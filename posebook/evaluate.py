@@ -247,9 +247,8 @@ def evaluate_all(run_dir: str | Path, model=None, state: dict | None = None,
     chosen = [models[m] for m in members]     # only the models the test numbers average
     result = collect(chosen, dataset, config, device, flip_variants=(config.flip_test,))
     rel, abs_ = _combine(result, list(range(len(chosen))), config.flip_test)
-    out["train"] = split_metrics(rel, abs_, result, mean_pose(state),
-                                 dataset.dataset.family_names, config.dataset == "h36m",
-                                 config.loss)
+    out["train"] = split_metrics(rel, abs_, result, mean_pose(state), source.family_names,
+                                 source.protocol1, config.loss)
     runs.RunFolder(run_dir).write_metrics(out, markdown_table(out))
     return out
 
