@@ -1,9 +1,10 @@
 """posebook: the runnable companion to Sárándi et al. (2018), "Synthetic Occlusion Augmentation
 with Volumetric Heatmaps for the 2018 ECCV PoseTrack Challenge on 3D Human Pose Estimation".
 
-Modules by layer, lowest first (the design's module list). A module imports only from its own
-layer or below, never in a circle; tests/test_layers.py reads this table and checks every
-import in the package against it, and that it names every module of the tree:
+Modules by layer, lowest first. This table is the one list of the package's modules and layers
+(the design document points here). A module imports only from its own layer or below, never in
+a circle; tests/test_layers.py reads this table and checks every import in the package against
+it, and that it names every module of the tree:
 
     1 foundations  skeleton paths profiles schedule progress distortion weights runtime
                    paper_numbers
@@ -12,14 +13,37 @@ import in the package against it, and that it names every module of the tree:
     4 data         data detect
     5 model        model
     6 metrics      metrics loss
-    7 runs         runs checkpoint captions
-    8 tasks        train evaluate predict ablation real_frames
+    7 runs         runs checkpoint report
+    8 tasks        train evaluate predict ablation table2 real_frames
     9 reading      viz book choices cli __main__
 
 `augment` (draw a sample's Plan; its CPU and GPU renderers), `data` (frame sources, caches,
-samples), `model` and `viz` are packages; `detect` (person boxes for a frame: HOG, torchvision's
-detector, given boxes) needs only `weights`, and `prepare-h36m` caches its boxes, so it sits
-with the data sources; chapters import `posebook`, never each other.
+samples), `model`, `report` and `viz` are packages; `detect` (person boxes for a frame: HOG,
+torchvision's detector, given boxes) needs only `weights`, and `prepare-h36m` caches its boxes,
+so it sits with the data sources. `report` reads finished runs and words them; it sits with the
+run folder, below the tasks, because the tasks (evaluate's metrics.md, the Table 1 and Table 2
+studies) read their runs' numbers through it. Chapters import `posebook`, never each other.
+
+Where does X live?
+
+- a profile, a config field and its checks: `profiles` (`RunConfig`, `profiles.get`)
+- camera conventions (axes, K, R, t, distortion): `camera`; the perspective crop: `crop`
+- joint names, bones, left/right mirror: `skeleton`
+- synthetic people, Human3.6M, Pascal VOC, occluder banks, the training dataset: `data`
+- one training sample's random choices (`Plan`) and their CPU/GPU renderers: `augment`
+- the network (backbone, heads, soft-argmax, flip TTA): `model`
+- MPJPE, PA-MPJPE, protocol 1: `metrics`; the training loss: `loss`
+- a run folder (find, read, lock, load a checkpoint's model): `runs`, `checkpoint`
+- training (`train.run_cached`, the book's main run `train.book_run`): `train`
+- evaluation, flip TTA, the snapshot ensemble, metrics.json's writer: `evaluate`
+- Table 1 (occlusion probability): `ablation`; Table 2 (Human3.6M): `table2`
+- a run's numbers as typed values (`report.read`), the table type (`report.Table`), every
+  table of results (`report.tables`) and every computed sentence (`report.sentences`): `report`
+- figures: `viz`; your own image: `predict` (the work) and `viz.predict` (the page, the
+  command); real frames with ground truth: `real_frames`
+- numbers quoted from the paper: `paper_numbers`; values the paper does not give: `choices`
+- the command line: `cli` (each command's `add_arguments`/`run` live where the work is);
+  building the book: `book`
 """
 __version__ = "0.1.0"
 

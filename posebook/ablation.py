@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import captions, evaluate, metrics, paper_numbers, runs, runtime, train
+from . import evaluate, metrics, paper_numbers, report, runs, runtime, train
 from .profiles import RunConfig
 
 PROBABILITIES = (0.0, 0.15, 0.5, 0.85)
@@ -84,9 +84,8 @@ class Result:
 class Ablation:
     base: RunConfig
     results: list[Result]
-    occluders: str                  # occluder source label stamped by the runs
-    dataset: str
-    steps: int
+    first: report.RunMetrics        # the first run's metrics: data, occluders, backbone
+    steps: int                      # steps per run
 
     def at(self, p: float, seeds=None) -> list[Result]:
         return [r for r in self.results if np.isclose(r.p, p) and (seeds is None or r.seed in seeds)]
@@ -109,9 +108,9 @@ def per_count(run_dir: str | Path, device: str = "cpu") -> dict[int, tuple[float
     saved = folder.derived(BREAKDOWN_FILE) or {}
     if saved.get("version") == BREAKDOWN_VERSION and saved.get("metrics_mtime_ns") == stamp:
         return {int(k): (float(v[0]), int(v[1])) for k, v in saved["per_count"].items()}
-    config = run.config
-    names = evaluate.chosen_members(run.metrics)   # chosen on validation by evaluate_all
-    models = [runs.load_model(run.path, n, device)[0] for n in names]
+    config, numbers = run.config, report.of(run)
+    models = [runs.load_model(run.path, n, device)[0]     # chosen on validation by evaluate_all
+              for n in numbers.members]
     dataset = PoseDataset(config, "test_occluded")
     result = evaluate.collect(models, dataset, config, device, flip_variants=(config.flip_test,))
     pred = np.mean([result["pred"][(m, config.flip_test)][0] for m in range(len(models))], axis=0)
@@ -128,14 +127,13 @@ def per_count(run_dir: str | Path, device: str = "cpu") -> dict[int, tuple[float
 def read_result(run_dir: str | Path, with_counts: bool = True) -> Result:
     """A `Result` from a finished (evaluated) run folder."""
     run = evaluate.load_run(run_dir)
-    if not run.metrics:
-        raise FileNotFoundError(f"{run.path} has not been evaluated: the run did not finish")
-    occ = run.metrics["test_occluded"]
+    numbers = report.of(run)            # FileNotFoundError when the run did not finish
+    occ = numbers.split("test_occluded")
     return Result(
         p=run.config.occlusion_p, seed=run.config.seed, name=run.path.name, path=run.path,
-        clean_mm=float(run.metrics["test"]["mpjpe_mm"]), occluded_mm=float(occ["mpjpe_mm"]),
-        covered_mm=occ.get("occluded_mm"), uncovered_mm=occ.get("visible_mm"),
-        n_covered=int(occ.get("n_occluded", 0)), n_uncovered=int(occ.get("n_visible", 0)),
+        clean_mm=float(numbers.test.mpjpe_mm), occluded_mm=float(occ.mpjpe_mm),
+        covered_mm=occ.occluded_mm, uncovered_mm=occ.visible_mm,
+        n_covered=occ.n_occluded, n_uncovered=occ.n_visible,
         per_count=per_count(run.path) if with_counts else {})
 
 
@@ -208,17 +206,15 @@ def run(base: RunConfig, retrain: bool = False, progress: bool | str = "text",
             how = "re-used" if f.metrics_mtime_ns() == b else "trained"
             print(f"{r.name} ({how}): p={config.occlusion_p}, seed={config.seed}, "
                   f"clean {r.clean_mm:.1f} mm, occluded {r.occluded_mm:.1f} mm", flush=True)
-    first = evaluate.load_run(results[0].path).metrics
-    return Ablation(base, results, occluders=first["occluders"], dataset=first["dataset"],
-                    steps=int(first["steps"]))
+    first = report.read(results[0].path)
+    return Ablation(base, results, first=first, steps=first.steps)
 
 
 def load(base: RunConfig, with_counts: bool = True) -> Ablation:
     """The ablation of `base` from runs/ without training (FileNotFoundError if a run is missing)."""
     results = [read_result(runs.folder(run_name(c)), with_counts) for c in plan(base)]
-    first = evaluate.load_run(results[0].path).metrics
-    return Ablation(base, results, occluders=first["occluders"], dataset=first["dataset"],
-                    steps=int(first["steps"]))
+    first = report.read(results[0].path)
+    return Ablation(base, results, first=first, steps=first.steps)
 
 
 # --- summaries ----------------------------------------------------------------------------------
@@ -266,28 +262,7 @@ def count_summary(ablation: Ablation) -> dict[float, dict[int, float]]:
     return out
 
 
-def caption(ablation: Ablation, paper: bool = True) -> str:
-    """Where the measured numbers come from (`captions.run_caption` of the first run: data,
-    occluders, profile, backbone and its initialisation, steps per run, seeds)."""
-    first = evaluate.load_run(ablation.results[0].path).metrics
-    text = "Measured on " + captions.run_caption(first, ablation.base.ablation_seeds, ablation.steps)
-    if paper:
-        text += " Paper column quoted from Sárándi et al. 2018, Table 1 (challenge validation set)."
-    return text
-
-
 def change(rows: list[dict], p_from: float, p_to: float, key: str = "occluded_mm") -> float:
     """Mean MPJPE at `p_to` minus at `p_from` (mm; negative = augmentation helped)."""
     by_p = {r["p"]: r for r in rows}
     return float(by_p[p_to][key] - by_p[p_from][key])
-
-
-def verdict(delta_mm: float, spread_mm: float) -> str:
-    """Words for a change against the seed-to-seed spread: beyond 2 std it is called real."""
-    if not np.isfinite(spread_mm) or spread_mm <= 0:
-        return "of unknown significance (no seed spread measured)"
-    size = abs(delta_mm) / spread_mm
-    if size <= 2:
-        return f"within noise ({size:.1f}x the seed-to-seed std)"
-    return f"{'an improvement' if delta_mm < 0 else 'a degradation'} beyond noise " \
-           f"({size:.1f}x the seed-to-seed std)"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 
-from . import augment
+from . import augment, report
 from .profiles import RunConfig
 
 
@@ -23,23 +23,14 @@ def _range(pair, unit: str = "") -> str:
     return f"{pair[0]:g}{unit} to {pair[1]:g}{unit}"
 
 
-def _ensembled(config: RunConfig, metrics: dict | None) -> str:
-    if metrics is None:
-        return "yes, as configured (no run: nothing says what was used)" if config.ensemble else "no"
-    choice = metrics.get("ensemble_choice") or {}
-    if choice.get("used") == "ensemble":
-        return f"yes ({', '.join(choice['members'])})"
-    return f"no, last weights ({choice.get('reason', 'no ensemble_choice recorded')})"
-
-
-def unstated(config: RunConfig, metrics: dict | None = None) -> list[tuple[str, str]]:
+def unstated(config: RunConfig, metrics: report.RunMetrics | None = None) -> list[tuple[str, str]]:
     """(quantity, posebook's choice) for every value of `config`'s run the paper does not give.
 
     Every row is posebook's choice, not the paper's; values come from `config` (the run's own,
     `runs.load(...).config`) and from the defaults of `augment.draw_geometry`,
     `augment.draw_look` and `augment.draw_pastes` (what `augment.draw` uses). With the run's
-    `metrics` (metrics.json) the ensemble row says which weights the run used
-    (ensemble_choice "used"); without them, only what `config` asks for.
+    `metrics` (`report.RunMetrics`) the ensemble row says which weights the run used; without
+    them, only what `config` asks for.
     """
     c = config
     geometry, look, occlusion = (_defaults(augment.draw_geometry), _defaults(augment.draw_look),
@@ -56,7 +47,8 @@ def unstated(config: RunConfig, metrics: dict | None = None) -> list[tuple[str, 
         ("focal length the depth head assumes", f"{c.canonical_focal_px or 1.5 * c.input_px:g} px"),
         ("learning-rate range (triangular cycles)", f"{c.lr_min:g} to {c.lr_max:g}"),
         ("run length and LR cycle", length),
-        ("snapshots kept / ensembled", f"{c.snapshots} / {_ensembled(c, metrics)}"),
+        ("snapshots kept / ensembled",
+         f"{c.snapshots} / {report.sentences.ensemble_used(metrics, c.ensemble)}"),
         ("batch size", f"{c.batch_size}"),
         ("Adam weight decay", f"{c.weight_decay:g}"),
         ("occlusion probability p of this run", f"{c.occlusion_p:g}"),
@@ -73,3 +65,12 @@ def unstated(config: RunConfig, metrics: dict | None = None) -> list[tuple[str, 
         ("augmentation: blur", f"probability {look['blur_p']:g}, sigma "
                                f"{_range(look['blur_sigma_px'], ' px')}"),
     ]
+
+
+def table(config: RunConfig, metrics: report.RunMetrics | None = None) -> report.Table:
+    """`unstated` as a table, captioned with the run it describes (`metrics`), or the
+    profile's configuration when there is no run."""
+    where = (f"in run {metrics.name}" if metrics is not None else
+             f"in the {config.profile} profile's configuration (no Human3.6M run here)")
+    return report.Table(("quantity", "posebook's choice"), unstated(config, metrics),
+                        caption="values the paper does not give: posebook's choices " + where)

@@ -1,7 +1,8 @@
 """Command line: ``posebook <command> ...`` or ``python -m posebook <command> ...``.
 
-Each command lives in the module that does the work, which exposes
-``add_arguments(parser)`` and ``run(args) -> int``; this file only dispatches.
+Each command lives in the module that does the work (``predict``: in the module that draws its
+page, which calls `posebook.predict` for the work), which exposes ``add_arguments(parser)`` and
+``run(args) -> int``; this file only dispatches.
 
 Expected failures (bad input, a missing or damaged file, a full disk, a locked run folder, an
 interruption) print one line ``posebook <command>: error: ...`` and exit non-zero (2; 130 for
@@ -16,7 +17,7 @@ import sys
 COMMANDS = {
     "train": ("posebook.train", "train a model on a profile (runs/<name>/)"),
     "eval": ("posebook.evaluate", "evaluate a run: flip TTA, snapshot ensemble, test sets"),
-    "predict": ("posebook.predict", "3D pose for a person in your own image"),
+    "predict": ("posebook.viz.predict", "3D pose for a person in your own image"),
     "prepare-h36m": ("posebook.data.h36m_prepare", "extract Human3.6M frames and write the index"),
 }
 

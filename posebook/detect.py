@@ -99,6 +99,32 @@ def iou_xywh(box_xywh_px: np.ndarray, boxes_xywh_px: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
 
 
+def best_iou(box_xywh_px: np.ndarray, detections: Detections) -> float:
+    """Intersection over union of a (4,) box with the detector's best box (0 when none)."""
+    return float(iou_xywh(box_xywh_px, detections.boxes_xywh_px[:1]).max(initial=0.0))
+
+
+@dataclasses.dataclass(frozen=True)
+class HitRate:
+    """How often a detector's best box matched the person: `hits` of `n` frames had an
+    intersection over union above `min_iou` with the true box."""
+    n: int
+    hits: int
+    min_iou: float
+
+
+def synthetic_hit_rate(n_frames: int = 20, frame_px: int = 512, min_iou: float = 0.4,
+                       detector=None) -> HitRate:
+    """`HitRate` of `detector` (default HOG, `people`) on synthetic frames drawn from seeds
+    0 .. n_frames - 1, against their true boxes."""
+    from .data import synthetic
+
+    frames = [synthetic.make_frame(np.random.default_rng(seed), frame_px=frame_px)
+              for seed in range(n_frames)]
+    ious = [best_iou(f.box_xywh_px, people(f.image, detector)) for f in frames]
+    return HitRate(n=len(frames), hits=sum(iou > min_iou for iou in ious), min_iou=min_iou)
+
+
 def nms(boxes_xywh_px: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.4) -> np.ndarray:
     """Greedy non-maximum suppression.
 

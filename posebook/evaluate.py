@@ -3,8 +3,8 @@ test sets, the mean-pose baseline and the left/right-swapped error, and the same
 fixed subset of the run's own training samples (`training_samples`: fitted or underfitted?).
 
 `evaluate_all(run_dir)` writes the run's metrics (the full config and profile stamped in) and
-their Markdown table (`runs.RunFolder.write_metrics`); `load_run(name)` (= `runs.load`) reads a
-run back for the book.
+their Markdown table (`report.tables.summary`, through `runs.RunFolder.write_metrics`);
+`load_run(name)` (= `runs.load`) reads a run back, `report.read` its numbers as typed values.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import captions, metrics, runs, runtime
+from . import metrics, report, runs, runtime
 from .data import sources
 from .profiles import RunConfig
 
@@ -164,15 +164,6 @@ def choose_members(models: list, names: list[str], snaps: list[int], last: int,
                   "validation")
 
 
-def chosen_members(run_metrics: dict) -> list[str]:
-    """Checkpoint names of the models a finished run's metrics.json chose to average."""
-    choice = run_metrics.get("ensemble_choice")
-    return choice["members"] if choice else [runs.LAST]
-
-
-chosen_label = captions.chosen_label   # chapter 05 reads it through evaluate
-
-
 def evaluate(run_dir: str | Path, split: str = "test", flip: bool = True,
              ensemble: bool = True, device=None) -> dict:
     """Metrics of one split for one setting: flip TTA on/off, snapshot ensemble on/off."""
@@ -249,7 +240,8 @@ def evaluate_all(run_dir: str | Path, model=None, state: dict | None = None,
     rel, abs_ = _combine(result, list(range(len(chosen))), config.flip_test)
     out["train"] = split_metrics(rel, abs_, result, mean_pose(state), source.family_names,
                                  source.protocol1, config.loss)
-    runs.RunFolder(run_dir).write_metrics(out, markdown_table(out))
+    runs.RunFolder(run_dir).write_metrics(out, report.tables.summary_markdown(
+        report.RunMetrics.from_dict(out)))
     return out
 
 
@@ -279,61 +271,6 @@ def occluder_label(config: RunConfig) -> str:
     return occluders.load_bank(config, np.random.default_rng(config.seed))[1]
 
 
-def summary_rows(result: dict) -> list[tuple[str, str, str]]:
-    """(quantity, clean test, occluded test) rows of a metrics.json dict, numbers formatted."""
-    fmt = lambda v: "—" if v is None else f"{v:.1f}"  # noqa: E731
-    rows = [("MPJPE (mm)", "mpjpe_mm"), ("PA-MPJPE (mm)", "pa_mpjpe_mm"),
-            ("MPJPE, occluded joints (mm)", "occluded_mm"),
-            ("MPJPE, visible joints (mm)", "visible_mm"),
-            ("left/right-swapped MPJPE (mm)", "lr_swapped_mpjpe_mm"),
-            ("mean-pose baseline (mm)", "mean_pose_baseline_mm")]
-    return [(label, fmt(result["test"].get(k)), fmt(result["test_occluded"].get(k)))
-            for label, k in rows]
-
-
-def markdown_table(result: dict) -> str:
-    """The summary rows as a Markdown table, then the training-split line (`train_split_line`)."""
-    lines = ["| | clean test | occluded test |", "|---|---|---|"]
-    lines += [f"| {a} | {b} | {c} |" for a, b, c in summary_rows(result)]
-    line = train_split_line(result)
-    return "\n".join(lines + ([f"\n{line}"] if line else [])) + "\n"
-
-
-def train_split_line(result: dict) -> str | None:
-    """One sentence with a metrics.json's training-split MPJPE beside the clean test's; None for
-    a run measured before the training split existed."""
-    train_split = result.get("train")
-    if not train_split:
-        return None
-    return (f"On {train_split['n']} of its own training samples (unaugmented, evaluated like "
-            f"the test sets) the MPJPE is {train_split['mpjpe_mm']:.1f} mm, against "
-            f"{result['test']['mpjpe_mm']:.1f} mm on the clean test people.")
-
-
-def variants_table(result: dict) -> str:
-    """Markdown table of test MPJPE for every flip x weights combination (from metrics.json);
-    "chosen on validation" (or "fixed by the profile", `captions.chosen_how`) is
-    `choose_members`' choice (the last weights when no ensemble won)."""
-    chosen, how = chosen_label(result), captions.chosen_how(result)
-    lines = ["| test set | flip TTA | weights | MPJPE (mm) |", "|---|---|---|---|"]
-    for key, value in result["variants"].items():
-        split, flip, weights = key.split("/")
-        label = f"{how} ({chosen})" if weights == "ensemble" else "last"
-        lines.append(f"| {split} | {'on' if flip == 'flip' else 'off'} | {label} | {value:.1f} |")
-    return "\n".join(lines) + "\n"
-
-
-def ensemble_choice_table(result: dict) -> str:
-    """Markdown table of the validation MPJPE of every ensemble candidate (metrics.json's
-    "ensemble_choice"), the chosen one marked."""
-    choice = result.get("ensemble_choice") or {}
-    lines = ["| candidate | validation MPJPE (mm) |", "|---|---|"]
-    for label, value in choice.get("val_mpjpe_mm", {}).items():
-        lines.append(f"| {label} | {value:.1f} |")
-    lines.append(f"| **used: {chosen_label(result)}** | {choice.get('reason', '')} |")
-    return "\n".join(lines) + "\n"
-
-
 @torch.no_grad()
 def predict_samples(run_dir: str | Path, split: str = "test", indices=(0, 1, 2),
                     flip: bool = True, ensemble: bool = True) -> dict:
@@ -346,7 +283,7 @@ def predict_samples(run_dir: str | Path, split: str = "test", indices=(0, 1, 2),
 
     run = runs.load(run_dir)
     config, run_dir = run.config, run.path
-    names = chosen_members(run.metrics) if ensemble else [runs.LAST]
+    names = list(report.of(run).members) if ensemble and run.finished else [runs.LAST]
     models = [runs.load_model(run_dir, n)[0] for n in names]
     dataset = PoseDataset(config, split)
     subset = torch.utils.data.Subset(dataset, list(indices))
@@ -387,11 +324,6 @@ def run(args) -> int:
 
 def protocol1_line(split_result: dict, config: RunConfig) -> str | None:
     """The protocol-1 number of a split result, labelled with its source's people and the test
-    subjects that were in training; None for a source without protocol 1."""
-    if split_result.get("protocol1_mm") is None:
-        return None
-    source = sources.for_config(config)
-    trained = [s for s in source.subjects("test") if s in source.subjects("train")]
-    seen = f" ({' and '.join(trained)} were in training: train_on_val)" if trained else ""
-    return (f"{source.people} protocol 1 (mean over actions of the per-action MPJPE, no "
-            f"Procrustes): {split_result['protocol1_mm']:.1f} mm{seen}")
+    subjects that were in training (`report.sentences.protocol1_line`); None for a source
+    without protocol 1."""
+    return report.sentences.protocol1_line(split_result.get("protocol1_mm"), config)

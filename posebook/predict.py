@@ -2,8 +2,9 @@
 
 Pipeline: read the image -> a camera for it (intrinsics assumed from a field of view when not
 known) -> a person box (detector, or ``--box``) -> perspective crop around the box (`crop`) ->
-model with flip test-time augmentation -> 3D joints in the image's camera frame (mm) -> a JSON
-file and a standalone HTML page (image, 2D overlay, interactive 3D skeleton; opens offline).
+model with flip test-time augmentation -> 3D joints in the image's camera frame (mm). The command
+(`posebook.viz.predict.run`) writes them as a JSON file and a standalone HTML page (image, 2D
+overlay, interactive 3D skeleton; opens offline); this module parses its arguments.
 
 Unknown intrinsics: a photo's focal length is rarely known, so by default we assume a field of
 view of ``DEFAULT_FOV_DEG`` (55 degrees across the longer image side, i.e. horizontal for a
@@ -16,7 +17,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,7 @@ from . import detect, paths, runs, skeleton
 DEFAULT_FOV_DEG = 55.0
 MAX_FOV_DEG = 140.0   # wider, a box near the border can span more than a perspective crop shows
 MIN_BOX_PX = (8, 32)  # a given box's shorter and longer side at least: smaller says nothing
-WRITTEN_BY = "posebook predict"   # marks the files `write_outputs` may replace without --force
+WRITTEN_BY = "posebook predict"   # marks the files the command may replace without --force
 TRAIN_HINT = "train one first: posebook train --profile cpu --name NAME"
 
 
@@ -279,7 +279,7 @@ def pose_checks(prediction: Prediction) -> dict:
 
 def output_paths(out_html: str | Path, force: bool = False) -> tuple[Path, Path]:
     """(page, JSON beside it), checked: an .html name, a folder that can hold them, and no file
-    there that `write_outputs` did not write (a photo's own .json, say) unless `force`."""
+    there that posebook predict did not write (a photo's own .json, say) unless `force`."""
     out_html = Path(out_html)
     if out_html.suffix.lower() not in (".html", ".htm"):
         raise ValueError(f"--out must name an .html file, got {str(out_html)!r}")
@@ -295,7 +295,7 @@ def output_paths(out_html: str | Path, force: bool = False) -> tuple[Path, Path]
 
 
 def _written_by_predict(path: Path) -> bool:
-    """`path` is a page or JSON that `write_outputs` wrote (and so may be replaced)."""
+    """`path` is a page or JSON that posebook predict wrote (and so may be replaced)."""
     if not path.is_file():
         return False
     if path.suffix.lower() == ".json":
@@ -304,20 +304,6 @@ def _written_by_predict(path: Path) -> bool:
         except (ValueError, AttributeError, UnicodeDecodeError):
             return False
     return f"<title>{WRITTEN_BY}</title>" in path.read_bytes()[:400].decode("utf-8", "replace")
-
-
-def write_outputs(prediction: Prediction, out_html: str | Path,
-                  force: bool = False) -> tuple[Path, Path]:
-    """Write ``out_html`` and the JSON beside it (same stem, .json); both only once both exist.
-    Files there that posebook predict did not write are replaced only with `force`."""
-    from .viz import predict as viz_predict
-    out_html, out_json = output_paths(out_html, force)
-    json_text = json.dumps(prediction.to_dict(), indent=2)
-    html_text = viz_predict.report_html(prediction)
-    with paths.atomic_path(out_json) as tmp_json, paths.atomic_path(out_html) as tmp_html:
-        tmp_json.write_text(json_text)
-        tmp_html.write_text(html_text, encoding="utf-8")
-    return out_html, out_json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -346,31 +332,3 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-score", type=float, default=None,
                         help="detector score threshold (HOG: SVM margin, default 0.5)")
     parser.add_argument("--no-flip", action="store_true", help="no flip test-time augmentation")
-
-
-def run(args: argparse.Namespace) -> int:
-    image = load_image(args.image)
-    box = detect.parse_box(args.box) if args.box is not None else None
-    source = model_source(args.checkpoint)
-    try:
-        detector = None if box is not None else detect.make_detector(
-            args.detector, args.detector_weights, args.detector_arch, args.min_score)
-    except RuntimeError as error:
-        raise ValueError(str(error)) from error
-    out = Path(args.out) if args.out else Path(Path(args.image).stem + ".pose.html")
-    output_paths(out, args.force)         # refuse before the work, not after
-    note = unfinished_note(source)
-    if note:
-        print(f"posebook predict: note: {note}", file=sys.stderr)
-    prediction = predict(image, source, box, detector, args.fov, args.focal,
-                         flip=not args.no_flip)
-    print(f"camera: {prediction.intrinsics_note}")
-    print(f"box (x,y,w,h px): {np.round(prediction.box_xywh_px, 1).tolist()} "
-          f"from {prediction.box_source}")
-    print(f"model: {prediction.checkpoint} (profile {prediction.profile})")
-    root_mm = prediction.joints_cam_mm[skeleton.ROOT]
-    print(f"pelvis at {np.round(root_mm).tolist()} mm (camera frame; depth scales with the "
-          f"assumed focal length)")
-    html_path, json_path = write_outputs(prediction, out, args.force)
-    print(f"wrote {html_path} and {json_path}")
-    return 0

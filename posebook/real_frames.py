@@ -4,7 +4,8 @@
 test samples (the reader's own copy, e.g. ``$POSEBOOK_REALDATA``; nothing ships with posebook)::
 
     h36m/frames.npz     imgname (N,) paths relative to h36m/, joints3d_cam_m (N, 17, 3) in that
-                        frame's camera (metres), box_center_px (N, 2), box_side_px (N,)
+                        frame's camera (metres), box_center_px (N, 2), box_side_px (N,), and
+                        optionally joints2d_px (N, 17, 2) the dataset's own 2D joints
     h36m/cameras.json   {subject: {camera_id: {f, c, k (3 radial), p (2 tangential)}}}, pixels
     h36m/<imgname>      the frames (JPEG)
 
@@ -36,6 +37,12 @@ class RealFrame:
     camera: Camera             # the frame's own camera (camera frame = world), H36M distortion
     joints_cam_mm: np.ndarray  # (17, 3)
     box_xywh_px: np.ndarray    # (4,) square person box
+    joints_px: np.ndarray | None = None   # (17, 2) the dataset's 2D joints, when given
+
+
+def available(root: str | Path | None) -> bool:
+    """`root` holds real Human3.6M frames in the layout above (h36m/frames.npz at least)."""
+    return root is not None and (Path(root) / "h36m" / "frames.npz").is_file()
 
 
 def h36m_frames(root: str | Path) -> list[RealFrame]:
@@ -48,7 +55,7 @@ def h36m_frames(root: str | Path) -> list[RealFrame]:
     cams = json.loads((folder / "cameras.json").read_text())
     with np.load(folder / "frames.npz") as data:
         arrays = {key: data[key] for key in ("imgname", "joints3d_cam_m", "box_center_px",
-                                             "box_side_px")}
+                                             "box_side_px", "joints2d_px") if key in data}
     frames = []
     for i, name in enumerate(arrays["imgname"]):
         subject, camera_id = str(name).split("/")[0], str(name).split(".")[1].split("/")[0]
@@ -59,7 +66,8 @@ def h36m_frames(root: str | Path) -> list[RealFrame]:
             camera=Camera(h36m_cameras.intrinsic_matrix(p["f"], p["c"]),
                           distortion=list(p["k"]) + list(p["p"]), distortion_model="h36m"),
             joints_cam_mm=np.asarray(arrays["joints3d_cam_m"][i], np.float64) * 1000.0,
-            box_xywh_px=np.r_[arrays["box_center_px"][i] - side / 2, side, side]))
+            box_xywh_px=np.r_[arrays["box_center_px"][i] - side / 2, side, side],
+            joints_px=arrays["joints2d_px"][i] if "joints2d_px" in arrays else None))
     return frames
 
 

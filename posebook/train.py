@@ -344,6 +344,17 @@ def run_cached(config: RunConfig, name: str, force: bool = False,
     return train(config, name, resume=can_resume, progress=progress, overwrite=True)
 
 
+def book_run_name(profile: str) -> str:
+    """The folder name of the book's main run of a profile (chapter 05 trains it; chapters 07
+    and 08 read it)."""
+    return f"train_{profile}"
+
+
+def book_run(config: RunConfig, progress: bool | str = True) -> Path:
+    """`run_cached` of the book's main run of `config` (``runs/train_<profile>``)."""
+    return run_cached(config, book_run_name(config.profile), progress=progress)
+
+
 # --- command line ---------------------------------------------------------------------------
 def add_arguments(parser) -> None:
     parser.add_argument("--name", required=True, help="run folder name under runs/")
@@ -374,11 +385,11 @@ def run(args) -> int:
         return 3
     if not process.is_writer:       # the writer evaluates and reports
         return 0
-    from . import evaluate
-    test = runs.read_metrics(run_dir)["test"]
-    print(f"{run_dir}: test MPJPE {test['mpjpe_mm']:.1f} mm "
-          f"(mean-pose baseline {test['mean_pose_baseline_mm']:.1f} mm)")
-    line = evaluate.protocol1_line(test, config)
+    from . import report
+    test = report.read(run_dir).test
+    print(f"{run_dir}: test MPJPE {test.mpjpe_mm:.1f} mm "
+          f"(mean-pose baseline {test.mean_pose_baseline_mm:.1f} mm)")
+    line = report.sentences.protocol1_line(test.protocol1_mm, config)
     if line:
         print(line)
     return 0

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from posebook import ablation, paths, profiles, runs, train
+from posebook import ablation, paths, profiles, report, runs, train
 from posebook.viz import results
 
 
@@ -70,7 +70,7 @@ def test_a_finished_epoch_based_run_counts_as_finished(tmp_path, monkeypatch):
 
 def test_table1_reads_the_metrics_files(study):
     rows = ablation.summary(study)
-    table = results.table1(rows, ablation.caption(study))
+    table = report.tables.table1(rows, report.sentences.ablation_caption(study))
     assert len(table.rows) == 4
     assert any("clean" in h for h in table.header) and any("occluded" in h for h in table.header)
     for row, p in zip(table.rows, ablation.PROBABILITIES):
@@ -115,14 +115,14 @@ def test_figures_and_breakdown_tables(study):
         [ablation.PAPER_TABLE1[p] for p in ablation.PROBABILITIES]
     by_count = ablation.count_summary(study)
     assert set(by_count) == set(ablation.PROBABILITIES)
-    assert len(results.count_table(by_count).header) == 1 + len(ablation.PROBABILITIES)
-    assert len(results.covered_table(rows).rows) == 4
+    assert len(report.tables.counts(by_count).header) == 1 + len(ablation.PROBABILITIES)
+    assert len(report.tables.covered(rows).rows) == 4
     results.count_plot(by_count)
 
 
 @given(st.floats(-50, 50, allow_nan=False), st.floats(0.01, 10))
 def test_verdict_uses_twice_the_spread(delta, spread):
-    words = ablation.verdict(delta, spread)
+    words = report.sentences.noise_verdict(delta, spread)
     assert ("within noise" in words) == (abs(delta) <= 2 * spread)
 
 

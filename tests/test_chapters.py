@@ -5,6 +5,7 @@ book from the executed notebooks into ``_build/test-book``; the per-chapter test
 chapter's own failure, and the browser test opens a built page in headless Chromium.
 """
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -172,3 +173,51 @@ def _figure_only(page_html: str) -> str:
     end = page_html.index("</script>", end) + len("</script>")
     return "<!DOCTYPE html><html><head><meta charset='utf-8'></head><body>" + \
         page_html[start:end] + "</body></html>"
+
+
+# --- chapters only call the package (static checks; no execution) -------------------------------
+MAX_CELL_LINES = 15
+RUN_FILE_PARSING = re.compile(
+    r"\bjson\.loads?\(|\bnp\.load\(|\btorch\.load\(|\bpickle\.|"        # parsing a file
+    r"(?:metrics|config|history|ablation)\.json|\blast\.pt\b|snapshot_\d+\.pt|"  # a run's files
+    r"\.metrics\s*\[|\.metrics\.get\(")                                # metrics.json's raw dict
+
+
+def code_cells(md_text: str) -> list[str]:
+    """The source of every code cell of a MyST chapter, cell options (``:tags:``) left out."""
+    cells = re.findall(r"^```\{code-cell\}[^\n]*\n(.*?)^```\s*$", md_text, flags=re.S | re.M)
+    return ["\n".join(line for line in cell.splitlines() if not re.match(r":\w+:", line))
+            for cell in cells]
+
+
+def long_cells(md_text: str, limit: int = MAX_CELL_LINES) -> list[int]:
+    """Line counts of the code cells longer than `limit` lines."""
+    return [n for n in (len(cell.strip("\n").splitlines()) for cell in code_cells(md_text))
+            if n > limit]
+
+
+def run_file_parsing(md_text: str) -> list[str]:
+    """Lines of code cells that read a run's files or metrics.json's keys themselves."""
+    return [line.strip() for cell in code_cells(md_text) for line in cell.splitlines()
+            if RUN_FILE_PARSING.search(line)]
+
+
+@pytest.mark.parametrize("md_path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_cells_are_short_and_call_the_package(md_path):
+    text = md_path.read_text()
+    assert not long_cells(text), f"{md_path.name}: code cells of {long_cells(text)} lines " \
+        f"(at most {MAX_CELL_LINES}; move the logic into the package)"
+    assert not run_file_parsing(text), f"{md_path.name} reads a run's files itself (use " \
+        f"posebook.report / runs): {run_file_parsing(text)}"
+
+
+def test_the_chapter_checks_catch_long_cells_and_file_parsing():
+    def cell(body: str) -> str:
+        return f"```{{code-cell}} ipython3\n:tags: [remove-cell]\n{body}\n```\n"
+    assert long_cells(cell("\n".join(["x = 1"] * 15))) == []
+    assert long_cells(cell("\n".join(["x = 1"] * 16))) == [16]
+    for line in ('m = json.loads((run_dir / "metrics.json").read_text())',
+                 'run.metrics["test"]["mpjpe_mm"]', 'run.metrics.get("backbone_weights")',
+                 'cfg = (run_dir / "config.json").read_text()', "np.load(real / 'frames.npz')"):
+        assert run_file_parsing(cell(line)) == [line], line
+    assert run_file_parsing("Prose may name `metrics.json`.\n" + cell("m = report.read(d)")) == []

@@ -166,3 +166,19 @@ def test_torchvision_detector_weights_from_the_torch_hub_cache(tmp_path, monkeyp
     assert detector.name == f"torchvision {arch}"
     found = detector(np.zeros((120, 160, 3), np.uint8))
     assert found.boxes_xywh_px.shape == (len(found), 4)
+
+
+def test_best_iou_and_the_hit_rate_on_synthetic_frames():
+    from posebook.data import synthetic
+
+    found = detect.Detections(np.array([[0.0, 0.0, 10.0, 10.0], [50.0, 50.0, 10, 10]]),
+                              np.array([2.0, 1.0]), "given box")
+    assert detect.best_iou(np.array([0.0, 0.0, 10.0, 20.0]), found) == pytest.approx(0.5)
+    none = detect.Detections(np.zeros((0, 4)), np.zeros(0), "given box")
+    assert detect.best_iou(np.array([0.0, 0.0, 10.0, 20.0]), none) == 0.0
+    box = synthetic.make_frame(np.random.default_rng(0), frame_px=128).box_xywh_px
+    oracle = detect.GivenBoxes(box[None])          # the one frame's (seed 0) own box
+    rate = detect.synthetic_hit_rate(n_frames=1, frame_px=128, detector=oracle)
+    assert (rate.n, rate.hits, rate.min_iou) == (1, 1, 0.4)
+    miss = detect.synthetic_hit_rate(n_frames=2, frame_px=128, detector=lambda image: none)
+    assert (miss.n, miss.hits) == (2, 0)

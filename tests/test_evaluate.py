@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from posebook import evaluate, metrics, profiles, skeleton, train
+from posebook import evaluate, metrics, profiles, report, skeleton, train
 from posebook.data import sources
 
 
@@ -42,7 +42,7 @@ def test_evaluate_matches_metrics_json(run_dir):
     plain = evaluate.evaluate(run_dir, "test", flip=False, ensemble=False)
     assert plain["mpjpe_mm"] == pytest.approx(m["variants"]["test/no_flip/last"], rel=1e-9)
     full = evaluate.evaluate(run_dir, "test", flip=True, ensemble=True)
-    assert full["members"] == len(evaluate.chosen_members(m))
+    assert full["members"] == len(report.RunMetrics.from_dict(m).members)
     assert full["mpjpe_mm"] == pytest.approx(m["test"]["mpjpe_mm"], rel=1e-9)
 
 
@@ -73,7 +73,7 @@ def test_train_split_is_a_direct_evaluation_of_unaugmented_training_samples(run_
     images = torch.stack([it["image"] for it in items])
     intrinsics = torch.stack([it["intrinsics"] for it in items])
     preds = []
-    for name in evaluate.chosen_members(m):
+    for name in report.RunMetrics.from_dict(m).members:
         net = runs.load_model(run_dir, name)[0].eval()
         with torch.no_grad():
             preds.append(model_lib.flip.views(net, images, intrinsics, flip=config.flip_test)
@@ -105,12 +105,14 @@ def test_ensemble_is_chosen_on_validation_and_not_worse_there(run_dir):
     if choice["used"] == "ensemble":
         assert len(choice["members"]) >= 2 and chosen < val["last weights"]
     else:
-        assert choice["members"] == evaluate.chosen_members(m) and len(choice["members"]) == 1
+        assert choice["members"] == list(report.RunMetrics.from_dict(m).members)
+        assert len(choice["members"]) == 1
         assert val["last weights"] == chosen
         assert m["variants"]["test/flip/ensemble"] == m["variants"]["test/flip/last"]
     assert m["ensemble"] == (choice["used"] == "ensemble")
-    assert "chosen on validation" in evaluate.variants_table(m)
-    assert choice["reason"] in evaluate.ensemble_choice_table(m)
+    typed = report.RunMetrics.from_dict(m)
+    assert "chosen on validation" in report.tables.variants(typed).to_markdown()
+    assert choice["reason"] in report.tables.ensemble_choice(typed).to_markdown()
 
 
 def test_choice_falls_back_to_last_weights_when_every_ensemble_is_worse(monkeypatch):
@@ -148,8 +150,6 @@ def test_human36m_ensemble_is_not_chosen_on_the_test_subjects(monkeypatch):
     members, choice = evaluate.choose_members([None] * 3, names, [0, 1, 2], 2,
                                               config.replace(ensemble=False), "cpu")
     assert members == [2] and choice["used"] == "last"
-    fixed = {"ensemble_choice": choice, "variants": {"test/flip/ensemble": 5.0}}
-    assert "fixed by the profile (last weights)" in evaluate.variants_table(fixed)
 
 
 def test_root_relative_run_has_no_absolute_mpjpe(run_dir):

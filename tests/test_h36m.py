@@ -270,8 +270,8 @@ def test_pose_dataset_trains_on_h36m_frames(prepared):
 
 
 def test_table2_quotes_the_paper_and_marks_missing_runs():
-    from posebook.viz import results
-    table = results.table2([("posebook, synthetic", None, "chapter 05"), ("posebook, h36m", 61.25, "m")])
+    from posebook.report import tables
+    table = tables.table2([("posebook, synthetic", None, "chapter 05"), ("posebook, h36m", 61.25, "m")])
     text = table.to_markdown()
     assert "| posebook, synthetic | chapter 05 | not run | — |" in text
     assert "| posebook, h36m | m | 61.2 | — |" in text or "| posebook, h36m | m | 61.3 | — |" in text
@@ -280,7 +280,7 @@ def test_table2_quotes_the_paper_and_marks_missing_runs():
     tables_md = Path(__file__).resolve().parents[2] / "shared" / "paper" / "tables.md"
     if tables_md.is_file():  # every quoted number appears in the paper's table as given
         source = tables_md.read_text().split("## Table 2")[1].split("##")[0]
-        for name, a, b in results.TABLE2_QUOTED:
+        for name, a, b in tables.TABLE2_QUOTED:
             row = next(line for line in source.splitlines() if line.startswith(f"| {name} |"))
             cells = [c.strip() for c in row.strip("|").split("|")]
             assert cells[1:] == ["" if a is None else f"{a}", "" if b is None else f"{b}"]

@@ -68,3 +68,11 @@ def test_load_bank_voc_on_the_real_sample(tmp_path, monkeypatch):
     config = profiles.get("smoke").replace(occluders="voc", voc_root=str(real / "voc2012"))
     bank, label = occluders.load_bank(config, np.random.default_rng(0))
     assert label == "Pascal VOC 2012 (1 objects)" and len(bank) == 1
+
+
+def test_joint_coverage_grows_with_p_and_is_zero_without_occlusion():
+    bank = occluders.procedural_bank(np.random.default_rng(0), 8)
+    coverage = occluders.joint_coverage(bank, np.random.default_rng(1), 128, ps=(0, 1.0),
+                                        n_frames=2, n_draws=2, count=(8, 8), side_px=64)
+    assert set(coverage) == {0, 1.0}
+    assert coverage[0] == 0.0 and 0.0 < coverage[1.0] <= 1.0

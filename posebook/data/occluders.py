@@ -198,3 +198,27 @@ def bank_stats(bank: list[np.ndarray]) -> dict:
     return {"n": len(bank), "median_long_side_px": float(np.median(long_sides)),
             "min_long_side_px": int(long_sides.min()), "max_long_side_px": int(long_sides.max()),
             "mean_area_px": float(areas.mean())}
+
+
+def joint_coverage(bank: list[np.ndarray], rng: np.random.Generator, frame_px: int,
+                   ps=(0, 0.15, 0.5, 0.85, 1.0), n_frames: int = 64, n_draws: int = 20,
+                   count=(1, 8), side_px: int = 256) -> dict[float, float]:
+    """The fraction of joints that land on a covered pixel when `augment.occlude` pastes
+    occluders of `bank` with probability p: over `n_frames` synthetic frames cropped to
+    `side_px` (`crop.perspective_crop`) and `n_draws` draws each, for every p in `ps`, with
+    `count` = (fewest, most) occluders per augmented image. Returns {p: fraction}."""
+    from posebook import augment, crop
+    from posebook.data import synthetic
+
+    samples = []
+    for _ in range(n_frames):
+        frame = synthetic.make_frame(rng, frame_px)
+        image, cam = crop.perspective_crop(frame.image, frame.camera, frame.box_xywh_px,
+                                           out_side=side_px)
+        samples.append((image, cam.world_to_image(frame.joints_world_mm)))
+    coverage = {}
+    for p in ps:
+        covered = [augment.joints_covered(augment.occlude(image, bank, rng, p, count).mask, uv)
+                   for image, uv in samples for _ in range(n_draws)]
+        coverage[p] = float(np.mean(covered))
+    return coverage

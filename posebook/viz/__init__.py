@@ -5,7 +5,8 @@
 - `data`: synthetic people (chapter 01); `occlusion`: occluders and augmentation (chapter 01).
 - `model`: architecture, heatmaps, soft-argmax (chapters 02, 03).
 - `training`: learning-rate schedules, curves, predictions (chapters 05, 06).
-- `results`: tables and per-action plots (chapters 06, 07); `predict`: your own image (08).
+- `results`: Table 1's figures (chapter 06); `predict`: your own image (08) and the page
+  ``posebook predict`` writes. Tables and sentences are `posebook.report`.
 """
 from . import core, data, geometry, model, occlusion, predict, results, training  # noqa: F401
 from .core import show_plotly, skeleton_3d  # noqa: F401

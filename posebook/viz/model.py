@@ -1,32 +1,13 @@
 """Figures for the model chapters: architecture shapes, heatmap volumes, soft-argmax studies."""
 from __future__ import annotations
 
-import html
-
 import matplotlib.figure
 import numpy as np
 import plotly.graph_objects as go
 
 from .. import skeleton
+from ..report import Table
 from .core import PlotlyHTML
-
-
-class HTMLTable:
-    """A small table shown as HTML in notebooks (and as Markdown text elsewhere)."""
-
-    def __init__(self, header: list[str], rows: list[list]):
-        self.header, self.rows = header, rows
-
-    def _repr_html_(self) -> str:
-        head = "".join(f"<th>{html.escape(str(h))}</th>" for h in self.header)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
-                       for row in self.rows)
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-    def __repr__(self) -> str:
-        lines = ["| " + " | ".join(self.header) + " |", "|" + "---|" * len(self.header)]
-        lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in self.rows]
-        return "\n".join(lines)
 
 
 def _shape(shape) -> str:
@@ -62,7 +43,7 @@ def architecture_diagram(summary: dict) -> matplotlib.figure.Figure:
     return fig
 
 
-def profiles_table(summaries: list[dict]) -> HTMLTable:
+def profiles_table(summaries: list[dict]) -> Table:
     """One row per profile: backbone, sizes, heatmap shape, parameters and GFLOPs per image."""
     rows = []
     for s in summaries:
@@ -70,8 +51,8 @@ def profiles_table(summaries: list[dict]) -> HTMLTable:
         rows.append([s["profile"], s["backbone"], s["input_px"], s["stride"], s["depth_bins"],
                      _shape(heatmap), f"{s['params_backbone']:,}", f"{s['params_heads']:,}",
                      f"{s['gflops']:.3f}"])
-    return HTMLTable(["profile", "backbone", "input px", "stride", "D", "heatmaps (J x D x h x w)",
-                      "backbone params", "head params", "GFLOPs / image"], rows)
+    return Table(("profile", "backbone", "input px", "stride", "D", "heatmaps (J x D x h x w)",
+                  "backbone params", "head params", "GFLOPs / image"), rows)
 
 
 def heatmap_volume(heatmaps, joint: int = 16, title: str = "") -> PlotlyHTML:
@@ -143,12 +124,12 @@ def heatmap_overlay(image, heatmaps, coords_px=None) -> matplotlib.figure.Figure
     return fig
 
 
-def quantization_table(rows: list[dict]) -> HTMLTable:
+def quantization_table(rows: list[dict]) -> Table:
     """Rows of `softargmax.quantization_errors` as a table (errors in pixels of the crop)."""
-    return HTMLTable(["cells per axis", "hard argmax mean px", "soft-argmax mean px",
-                      "hard argmax max px", "soft-argmax max px"],
-                     [[r["cells"], f"{r['hard_px']:.3f}", f"{r['soft_px']:.3g}",
-                       f"{r['hard_max_px']:.3f}", f"{r['soft_max_px']:.3g}"] for r in rows])
+    return Table(("cells per axis", "hard argmax mean px", "soft-argmax mean px",
+                  "hard argmax max px", "soft-argmax max px"),
+                 [(r["cells"], f"{r['hard_px']:.3f}", f"{r['soft_px']:.3g}",
+                   f"{r['hard_max_px']:.3f}", f"{r['soft_max_px']:.3g}") for r in rows])
 
 
 def quantization_plot(results: dict[str, list[dict]], side_px: float = 256) -> matplotlib.figure.Figure:
@@ -202,52 +183,3 @@ def fit_demo(result: dict, target_xy) -> matplotlib.figure.Figure:
     axes[2].set_xlabel("step")
     axes[2].set_title("L1 coordinate loss (cells)")
     return fig
-
-
-def untrained_heatmaps_verdict(heatmaps, coords_px, input_px: int) -> dict[str, str]:
-    """What an untrained network's heatmaps look like, measured, as glue-ready text.
-
-    Args:
-        heatmaps: (J, D, h, w) logits. coords_px: (J, >=2) soft-argmax (u, v), crop pixels.
-        input_px: crop side S.
-    Returns:
-        {"peak": mean over joints of the largest cell's probability over a uniform volume's
-        (x), "offset": mean distance of the joints from the crop centre (px), "verdict": a
-        sentence chosen from the two}.
-    """
-    logits = np.asarray(heatmaps.detach().cpu() if hasattr(heatmaps, "detach") else heatmaps,
-                        dtype=np.float64)
-    flat = logits.reshape(logits.shape[0], -1)
-    probs = np.exp(flat - flat.max(1, keepdims=True))
-    probs /= probs.sum(1, keepdims=True)
-    peak = float((probs.max(1) * flat.shape[1]).mean())
-    uv = np.asarray(coords_px.detach().cpu() if hasattr(coords_px, "detach") else coords_px)
-    centre = (input_px - 1) / 2
-    offset = float(np.linalg.norm(uv[:, :2] - centre, axis=1).mean())
-    flat_enough, central = peak < 3.0, offset < 0.1 * input_px
-    if flat_enough and central:
-        verdict = ("so the heatmaps are nearly flat and soft-argmax puts every joint near the "
-                   "centre of its volume")
-    elif central:
-        verdict = ("so the heatmaps already have peaks from the random weights, but soft-argmax "
-                   "still puts the joints near the centre of the crop")
-    else:
-        verdict = ("so the heatmaps are not flat: the random weights already make peaks, and "
-                   "soft-argmax puts the joints well away from the centre of the crop")
-    return {"peak": f"{peak:.1f}", "offset": f"{offset:.0f}", "verdict": verdict}
-
-
-def quantization_verdict(rows: list[dict], crop_px: int = 256) -> dict[str, str]:
-    """Glue-ready text on `softargmax.quantization_errors` rows (one per grid, ascending cells):
-    "hard_cells" the mean hard-argmax error in cells (3D distance, averaged over the grids),
-    "halving" the mean factor by which it falls when the grid doubles, and "soft_verdict" a
-    sentence on whether soft-argmax beat hard argmax on every grid."""
-    in_cells = [r["hard_px"] / (crop_px / r["cells"]) for r in rows]
-    ratios = [a["hard_px"] / b["hard_px"] for a, b in zip(rows, rows[1:])
-              if b["cells"] == 2 * a["cells"]]
-    wins = sum(r["soft_px"] < r["hard_px"] for r in rows)
-    verdict = ("Soft-argmax is more accurate than hard argmax on every grid here: it recovers "
-               "the sub-cell position" if wins == len(rows) else
-               f"Soft-argmax beats hard argmax on {wins} of the {len(rows)} grids here")
-    return {"hard_cells": f"{np.mean(in_cells):.2f}",
-            "halving": f"{np.mean(ratios):.1f}" if ratios else "—", "soft_verdict": verdict}

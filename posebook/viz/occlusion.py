@@ -141,14 +141,3 @@ def augmentation_row(images, joints_px=None, titles=None, panel_in: float = 1.8)
         ax.set_xlim(-0.5, image.shape[1] - 0.5)
         ax.set_ylim(image.shape[0] - 0.5, -0.5)
     return fig
-
-
-def coverage_verdict(coverage: dict[float, float], p: float = 0.85) -> str:
-    """A sentence on how much of the body occlusion hides at probability `p`, chosen from the
-    measured `coverage` ({p: fraction of joints covered over all frames}, with p = 1 present)."""
-    share, augmented = coverage[p], coverage[1.0]
-    if augmented < 0.5:
-        return (f"So at p = {p:g} most joints stay visible even in the augmented frames: the "
-                f"network sees occlusion often, but rarely loses most of the body.")
-    return (f"So an augmented frame loses most of its joints ({100 * augmented:.0f}%), and at "
-            f"p = {p:g} {100 * share:.0f}% of all training joints are covered.")

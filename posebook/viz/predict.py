@@ -1,5 +1,5 @@
 """Figures for your own image (chapter 08, ``posebook predict``): detections, 2D overlays, the
-standalone result page.
+standalone result page, and the command that writes it (`run`; the work is `posebook.predict`).
 
 A *prediction* here is any object with the attributes of `posebook.predict.Prediction`
 (image, box_xywh_px, joints_px, joints_cam_mm, crop_image, crop_camera, ...).
@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import base64
 import html
+import json
+import sys
+from pathlib import Path
 
 import matplotlib.figure
 import numpy as np
 
-from .. import skeleton
+from .. import detect, paths, skeleton
+from .. import predict as predict_lib
 from .core import SIDE_COLOURS, _side, skeleton_3d, standalone_html
 
 
@@ -128,18 +132,48 @@ def report_html(pred) -> str:
     return standalone_html(figure, title="posebook predict", body_prefix=prefix)
 
 
-CHECK_COLUMNS = (("height_mm", "height (mm)", "{:.0f}"), ("root_depth_mm", "pelvis depth (mm)",
-                 "{:.0f}"), ("bone_error_pct", "bone-length error (%)", "{:.0f}"),
-                 ("lr_asymmetry_pct", "left/right asymmetry (%)", "{:.0f}"),
-                 ("in_box_pct", "joints in box (%)", "{:.0f}"),
-                 ("ankles_v", "ankle row / image height", "{:.2f}"))
+# --- the `posebook predict` command: the work is `posebook.predict`, the page is drawn here ------
+add_arguments = predict_lib.add_arguments
 
 
-def checks_markdown(rows: dict) -> str:
-    """Markdown table of ``{title: posebook.predict.pose_checks(...)}``."""
-    head = "| image | " + " | ".join(label for _, label, _ in CHECK_COLUMNS) + " |"
-    rule = "|---" * (len(CHECK_COLUMNS) + 1) + "|"
-    body = ["| " + title + " | " + " | ".join(fmt.format(checks[key])
-                                              for key, _, fmt in CHECK_COLUMNS) + " |"
-            for title, checks in rows.items()]
-    return "\n".join([head, rule, *body])
+def write_outputs(prediction, out_html, force: bool = False):
+    """Write ``out_html`` and the JSON beside it (same stem, .json); both only once both exist.
+    Files there that posebook predict did not write are replaced only with `force`.
+    Returns (page path, JSON path)."""
+    out_html, out_json = predict_lib.output_paths(out_html, force)
+    json_text = json.dumps(prediction.to_dict(), indent=2)
+    html_text = report_html(prediction)
+    with paths.atomic_path(out_json) as tmp_json, paths.atomic_path(out_html) as tmp_html:
+        tmp_json.write_text(json_text)
+        tmp_html.write_text(html_text, encoding="utf-8")
+    return out_html, out_json
+
+
+def run(args) -> int:
+    """``posebook predict IMAGE``: predict (`posebook.predict.predict`), print what was
+    assumed, write the page and the JSON."""
+    image = predict_lib.load_image(args.image)
+    box = detect.parse_box(args.box) if args.box is not None else None
+    source = predict_lib.model_source(args.checkpoint)
+    try:
+        detector = None if box is not None else detect.make_detector(
+            args.detector, args.detector_weights, args.detector_arch, args.min_score)
+    except RuntimeError as error:
+        raise ValueError(str(error)) from error
+    out = Path(args.out) if args.out else Path(Path(args.image).stem + ".pose.html")
+    predict_lib.output_paths(out, args.force)         # refuse before the work, not after
+    note = predict_lib.unfinished_note(source)
+    if note:
+        print(f"posebook predict: note: {note}", file=sys.stderr)
+    prediction = predict_lib.predict(image, source, box, detector, args.fov, args.focal,
+                                     flip=not args.no_flip)
+    print(f"camera: {prediction.intrinsics_note}")
+    print(f"box (x,y,w,h px): {np.round(prediction.box_xywh_px, 1).tolist()} "
+          f"from {prediction.box_source}")
+    print(f"model: {prediction.checkpoint} (profile {prediction.profile})")
+    root_mm = prediction.joints_cam_mm[skeleton.ROOT]
+    print(f"pelvis at {np.round(root_mm).tolist()} mm (camera frame; depth scales with the "
+          f"assumed focal length)")
+    html_path, json_path = write_outputs(prediction, out, args.force)
+    print(f"wrote {html_path} and {json_path}")
+    return 0

@@ -65,9 +65,9 @@ def training_curves(history: dict, baseline_mm: float | None = None) -> Figure:
     return fig
 
 
-def per_joint_errors(metrics: dict) -> Figure:
-    """Per-joint MPJPE on the clean and the occluded test set (from a metrics.json dict)."""
-    clean, occl = metrics["test"]["per_joint_mm"], metrics["test_occluded"]["per_joint_mm"]
+def per_joint_errors(metrics) -> Figure:
+    """Per-joint MPJPE on the clean and the occluded test set of a `report.RunMetrics`."""
+    clean, occl = metrics.test.per_joint_mm, metrics.split("test_occluded").per_joint_mm
     names = list(clean)
     x = np.arange(len(names))
     fig = Figure(figsize=(9, 3), layout="constrained")

@@ -1,0 +1,13 @@
+"""The reading layer: a finished run's numbers as typed values, the book's one table type, and
+every computed sentence. `evaluate` computes, `viz` draws, `report` words.
+
+- `metrics`: `RunMetrics` (with a `SplitMetrics` per test set and the `EnsembleChoice`), read
+  from the dict that `runs.load` gives (`read`, `find`, `of`); no other module knows
+  metrics.json's keys.
+- `table`: `Table`, HTML in a notebook and Markdown in text.
+- `tables`: the tables of measured numbers (a run's results, Table 1, Table 2, ...).
+- `sentences`: captions (where numbers come from) and verdicts (what a comparison selects).
+"""
+from . import metrics, sentences, table, tables  # noqa: F401
+from .metrics import EnsembleChoice, RunMetrics, SplitMetrics, find, of, read  # noqa: F401
+from .table import Table  # noqa: F401
