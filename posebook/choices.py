@@ -68,8 +68,10 @@ def unstated(config: RunConfig, metrics: report.RunMetrics | None = None) -> lis
 
 
 def table(config: RunConfig, metrics: report.RunMetrics | None = None) -> report.Table:
-    """`unstated` as a table, captioned with the run it describes (`metrics`), or the
-    profile's configuration when there is no run."""
+    """`unstated` of a run (`metrics`, whose own config is used) as a table captioned with its
+    name, or of `config` when there is no run."""
+    if metrics is not None:
+        config = metrics.config
     where = (f"in run {metrics.name}" if metrics is not None else
              f"in the {config.profile} profile's configuration (no Human3.6M run here)")
     return report.Table(("quantity", "posebook's choice"), unstated(config, metrics),
