@@ -21,7 +21,7 @@ import statistics
 import tempfile
 
 import common
-from posebook import profiles, runs, train
+from posebook import profiles, report, train
 
 FAST_PATH_OFF = "amp=false,channels_last=false,compile=false"
 
@@ -47,13 +47,13 @@ def main() -> None:
             for name, setting in settings.items():
                 run_dir = train.train(setting.replace(seed=seed), f"{name}_{seed}",
                                       progress=False)
-                metrics = runs.read_metrics(run_dir)
-                results[name].append(metrics["test"]["mpjpe_mm"])
+                metrics = report.read(run_dir)
+                results[name].append(metrics.test.mpjpe_mm)
                 common.emit("fastpath_accuracy", args, setting, device, setting.batch_size,
                             seed=seed, setting=name, overrides=getattr(args, name),
                             **common.run_fields(setting, device), steps=setting.steps,
-                            train_seconds=round(metrics["train_seconds"], 2),
-                            test_mpjpe_mm=round(metrics["test"]["mpjpe_mm"], 2))
+                            train_seconds=round(metrics.train_seconds, 2),
+                            test_mpjpe_mm=round(metrics.test.mpjpe_mm, 2))
     a, b = results["a"], results["b"]
     spread = max(statistics.stdev(a), statistics.stdev(b)) if len(a) > 1 else float("nan")
     common.emit("fastpath_accuracy_summary", args, config, device, config.batch_size,

@@ -39,7 +39,7 @@ def test_read_and_find_go_through_the_run_folder(tmp_path):
     run_dir.mkdir()
     (run_dir / "config.json").write_text(profiles.get("smoke").to_json())
     assert report.find(run_dir) is None                       # not finished: no metrics.json
-    with pytest.raises(FileNotFoundError, match="did not finish"):
+    with pytest.raises(FileNotFoundError, match="has not finished"):
         report.read(run_dir)
     import json
     (run_dir / "metrics.json").write_text(json.dumps(_raw()))
