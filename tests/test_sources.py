@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from h36m_tree import make_release
-from posebook import captions, detect, evaluate, profiles, train
+from posebook import detect, evaluate, profiles, report, train
 from posebook.data import h36m, h36m_prepare, sources, synthetic
 from posebook.data.dataset import PoseDataset
 
@@ -178,8 +178,9 @@ def test_a_third_source_plugs_in_through_the_protocol(rig):
     assert evaluate.protocol1_line(m["test"], config) == (
         f"rig protocol 1 (mean over actions of the per-action MPJPE, no Procrustes): "
         f"{m['test']['protocol1_mm']:.1f} mm")
-    assert captions.training_subjects(m) == ("R1", "R2")
-    assert captions.training_data(m) == "rig subjects R1, R2"
-    assert "on rig test people" in captions.real_frames_verdict(None, m)
+    typed = report.RunMetrics.from_dict(m)
+    assert report.sentences.training_subjects(typed) == ("R1", "R2")
+    assert report.sentences.training_data(typed) == "rig subjects R1, R2"
+    assert "on rig test people" in report.sentences.real_frames_verdict(None, typed)
     del m["test"]["n"]
-    assert captions.test_size(m) == 4
+    assert report.sentences.test_size(report.RunMetrics.from_dict(m)) == 4
