@@ -77,12 +77,12 @@ def run_timed(step, steps: int, warmup: int, trainer, device,
 
 
 def render_ops(trainer, batch, device) -> dict:
-    """What one `Trainer.render` (gpu_augment) dispatches, counted by torch.profiler."""
+    """What one `TrainingData.render` (gpu_augment) dispatches, counted by torch.profiler."""
     activities = [torch.profiler.ProfilerActivity.CPU]
     if device.type == "cuda":
         activities.append(torch.profiler.ProfilerActivity.CUDA)
     with torch.profiler.profile(activities=activities) as prof:
-        trainer.render(batch)
+        trainer.data.render(batch)
     common.sync(device)
     events = prof.events()
     aten = [e for e in events if e.name.startswith("aten::")]
@@ -99,7 +99,7 @@ def render_ops(trainer, batch, device) -> dict:
 
 def on_device(trainer, batch: dict) -> dict:
     """A loader batch as `train_step` takes it, with the image already on the device."""
-    batch = trainer.render(batch) if trainer.config.gpu_augment else dict(batch)
+    batch = trainer.data.render(batch) if trainer.config.gpu_augment else dict(batch)
     batch["image"] = trainer.images(batch)
     return batch
 
@@ -136,7 +136,7 @@ def main() -> None:
         changes["compile_mode"] = args.compile_mode
     config = config.replace(**changes)
     trainer = train.Trainer(config, runs.folder("bench_e2e"), progress=False)
-    ds = trainer.train_set.dataset if config.gpu_augment else trainer.train_set
+    ds = trainer.data.dataset
     tic = time.perf_counter()
     ds[0]                                                     # build the frame cache
     ds.occluders
@@ -144,19 +144,19 @@ def main() -> None:
     B, total = config.batch_size, args.steps + args.warmup
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    extra, first = {}, next(iter(trainer.loader([0])))
+    extra, first = {}, next(iter(trainer.data.loader([0])))
     if args.ratio:                       # the model alone, on the same Trainer (compiles here)
         fixed = on_device(trainer, first)
         seconds, _, _ = run_timed(lambda: trainer.train_step(fixed), args.steps,
                                   args.warmup, trainer, device)
         extra["model_only_images_per_s"] = round(B * args.steps / seconds, 2)
-    batches = iter(trainer.loader(range(total)))
+    batches = iter(trainer.data.loader(range(total)))
     seconds, syncs, sites = run_timed(lambda: trainer.update(next(batches)), args.steps,
                                       args.warmup, trainer, device, args.sync_debug)
     e2e = B * args.steps / seconds
     if args.ratio:
         extra["e2e_over_model_only"] = round(e2e / extra["model_only_images_per_s"], 3)
-        supply = iter(trainer.loader(range(total)))
+        supply = iter(trainer.data.loader(range(total)))
         seconds, _, _ = run_timed(lambda: on_device(trainer, next(supply)), args.steps,
                                   args.warmup, trainer, device)
         extra["supply_images_per_s"] = round(B * args.steps / seconds, 2)
@@ -167,12 +167,12 @@ def main() -> None:
                 n_train_frames=config.n_train, steps=args.steps,
                 step_ms=round(1e3 * B / e2e, 2), images_per_s=round(e2e, 2), **extra,
                 peak_mem_gib=common.peak_memory_gib(device),
-                frame_cache_build_s=round(cache_s, 2), loader="posebook.train.Trainer.loader",
+                frame_cache_build_s=round(cache_s, 2), loader="posebook.data.training.TrainingData.loader",
                 fused_adam=device.type == "cuda", pin_memory=device.type == "cuda",
                 loss_fetch_every=trainer.loss_fetch_every, syncs_in_timed_steps=syncs,
                 sync_sites=sites if args.sync_debug else None)
     if args.count_ops and config.gpu_augment:
-        trainer.render(first)                                     # warm: bank, allocator
+        trainer.data.render(first)                                     # warm: bank, allocator
         common.emit("render_ops", args, config, device, B, input_px=config.input_px,
                     occlusion_p=config.occlusion_p, **render_ops(trainer, first, device))
 

@@ -3,10 +3,12 @@ snapshot ensemble of the weights at the last learning-rate minima.
 
 `train` resolves the config, opens the run folder (``runs/<name>/``, `runs.RunFolder`: lock,
 start, resume or overwrite, and every file it holds), lets a `Trainer` fit, then evaluates.
-The `Trainer` owns the model, optimizer, step and loop; what it saves goes through the folder.
+The `Trainer` owns the model, optimizer, step and loop; the model comes prepared for training
+(`model.for_training`), the items, validation split and loader from `data.training`, the record
+of the run is a `runs.History`, and what it saves goes through the folder.
 
 Resuming is exact: the data order is a pure function of (seed, step) -- each epoch is the
-permutation ``np.random.default_rng([seed, epoch])`` -- the augmentation a pure function of
+permutation ``np.random.default_rng([seed, epoch])``, `data.training` -- the augmentation a pure function of
 (seed, index, epoch) (the dataset's job), and the learning rate a pure function of the step; the
 checkpoint holds the rest (weights, Adam moments, torch RNG). On the CPU a run killed with
 SIGKILL and resumed ends bit-identical to an uninterrupted one. With ``gpu_augment`` the workers
@@ -16,13 +18,11 @@ them (every `LOSS_FETCH_EVERY` steps and before saving, evaluating, logging).
 """
 from __future__ import annotations
 
-import functools
 import math
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from . import checkpoint, profiles, runs, runtime, schedule
@@ -36,42 +36,6 @@ LOSS_FETCH_EVERY = 20   # steps between copies of the losses to the host (each w
 
 class NonFiniteLoss(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
-
-
-class RunBatches:
-    """Batch sampler of a run's update steps: step s -> [(epoch, index), ...] from
-    `batch_indices`. Item keys carry their epoch, so the training augmentation of every epoch
-    comes out of one DataLoader whose workers live as long as the run."""
-
-    def __init__(self, seed: int, n: int, batch_size: int, steps):
-        self.seed, self.n, self.batch_size, self.steps = seed, n, batch_size, steps
-
-    def __len__(self) -> int:
-        return len(self.steps)
-
-    def __iter__(self):
-        for step in self.steps:
-            epoch, indices = batch_indices(self.seed, step, self.n, self.batch_size)
-            yield [(epoch, int(i)) for i in indices]
-
-
-def batch_indices(seed: int, step: int, n: int, batch_size: int) -> tuple[int, np.ndarray]:
-    """(epoch, (batch_size,) sample indices) of update `step`: a pure function of its inputs."""
-    per_epoch = n // batch_size
-    if per_epoch < 1:
-        raise ValueError(f"batch_size {batch_size} exceeds the training set size n_train={n}")
-    epoch, position = divmod(step, per_epoch)
-    order = epoch_order(seed, epoch, n)
-    return epoch, order[position * batch_size:(position + 1) * batch_size]
-
-
-@functools.lru_cache(maxsize=2)
-def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
-    """(n,) read-only sample order of one epoch. Made once per epoch, not per step: on the
-    training loop's thread a 50,000-sample permutation costs 1-4 ms, a tenth of a GPU step."""
-    order = np.random.default_rng([seed, epoch]).permutation(n)
-    order.flags.writeable = False
-    return order
 
 
 def resolve(config: RunConfig, overrides=(), ablation: bool = False) -> RunConfig:
@@ -90,15 +54,17 @@ def resolve(config: RunConfig, overrides=(), ablation: bool = False) -> RunConfi
 
 
 class Trainer:
-    """Owns the model, optimizer and data of one run; `fit()` trains to `config.steps`.
+    """Owns the model, optimizer and step of one run; `fit()` trains to `config.steps`.
 
     folder: where it saves (a `runs.RunFolder`, or its path: then written only when `process`
-    writes). process: this process (default `runtime.process(config)`), whose device it uses."""
+    writes). process: this process (default `runtime.process(config)`), whose device it uses.
+    data: the run's `training.TrainingData` (items, validation split, loader); history: its
+    `runs.History` (curves, mean-pose sums, time)."""
 
     def __init__(self, config: RunConfig, folder: runs.RunFolder | str | Path,
                  progress: bool | str = True, process: runtime.Process | None = None):
         from . import model as model_lib
-        from .data.dataset import PoseDataset
+        from .data import training
 
         self.process = process or runtime.process(config)
         if not isinstance(folder, runs.RunFolder):
@@ -107,34 +73,18 @@ class Trainer:
         # threads, determinism (CPU), fast math (CUDA)
         self.device = runtime.setup(config, self.process.device)
         self.precision = runtime.precision_for(config, self.device)   # bf16, or fp16 + scaler
-        torch.manual_seed(config.seed)
-        self.model = model_lib.build(config).to(self.device)
-        if config.bn_momentum > 0:   # short runs: running stats must catch up with the weights
-            for module in self.model.modules():
-                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-                    module.momentum = config.bn_momentum
-        if config.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
-        self.forward = (torch.compile(self.model, mode=config.compile_mode) if config.compile
-                        else self.model)
+        torch.manual_seed(config.seed)                                 # the initial weights
+        self.model = model_lib.for_training(config, self.device)
+        self.forward = model_lib.compiled(self.model, config)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr_min,
                                           weight_decay=config.weight_decay,
                                           fused=self.device.type == "cuda")
         self.scaler = runtime.grad_scaler(self.precision, self.device)  # float16 only
-        self.train_set = PoseDataset(config, "train")
-        if config.gpu_augment:  # workers draw the augmentation, `update` renders on the device
-            from .data import gpu_items
-            self.train_set = gpu_items.GpuPathItems(self.train_set)
-        self.bank = None        # the occluder bank on the device (gpu_augment only)
-        self.val_set = PoseDataset(config, "val") if config.n_val > 0 else None
+        self.data = training.training_data(config, self.device)
         self.step = 0
         self.losses: list[torch.Tensor] = []   # the latest steps' losses, still on the device
         self.loss_fetch_every = LOSS_FETCH_EVERY   # fetch_losses after this many are pending
-        self.history: dict = {"step": [], "loss": [], "lr": [], "val_step": [], "val_mpjpe_mm": [],
-                              "images_per_s": []}
-        self.pose_sum = torch.zeros(17, 3, dtype=torch.float64)  # for the mean-pose baseline
-        self.pose_count = 0
-        self.seconds = 0.0
+        self.history = runs.History()
         # what initialised the backbone (ImageNet weights file or random), stamped into metrics
         self.backbone_weights = getattr(self.model.backbone, "weights_source", "unknown")
 
@@ -142,9 +92,8 @@ class Trainer:
     def state_dict(self) -> dict:
         return {"config": self.config.to_dict(), "step": self.step,
                 "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "torch_rng": torch.get_rng_state(), "history": self.history,
-                "pose_sum": self.pose_sum, "pose_count": self.pose_count,
-                "seconds": self.seconds, "backbone_weights": self.backbone_weights,
+                "torch_rng": torch.get_rng_state(), **self.history.state_dict(),
+                "backbone_weights": self.backbone_weights,
                 "scaler": self.scaler.state_dict()}   # {} unless float16
 
     def load_state_dict(self, state: dict) -> None:
@@ -153,10 +102,8 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
-        self.step, self.history = int(state["step"]), state["history"]
+        self.step, self.history = int(state["step"]), runs.History.from_state(state)
         self.backbone_weights = state.get("backbone_weights", self.backbone_weights)
-        self.pose_sum, self.pose_count = state["pose_sum"], int(state["pose_count"])
-        self.seconds = float(state.get("seconds", 0.0))
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
 
@@ -186,19 +133,11 @@ class Trainer:
             images = images.contiguous(memory_format=torch.channels_last)
         return images
 
-    def render(self, batch: dict) -> dict:
-        """A collated `gpu_items.GpuPathItems` batch rendered on the device (gpu_augment)."""
-        from .augment import gpu
-        from .data import gpu_items
-        if self.bank is None and self.config.occlusion_p > 0:
-            self.bank = gpu.OccluderBank(self.train_set.dataset.occluders, self.device)
-        return gpu_items.render(batch, self.bank, self.device)
-
     def update(self, batch: dict) -> torch.Tensor:
         """One optimizer step on a loader batch (rendered first with gpu_augment); returns the
         loss (mm) as a detached 0-dim tensor on the device, unread: reading it makes the host
         wait. It joins `self.losses` (see `fetch_losses`)."""
-        return self.train_step(self.render(batch) if self.config.gpu_augment else batch)
+        return self.train_step(self.data.render(batch) if self.config.gpu_augment else batch)
 
     def train_step(self, batch: dict) -> torch.Tensor:
         """`update` without the rendering: image (B, 3, S, S) uint8 (host or device),
@@ -223,20 +162,16 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
         self.scaler.step(self.optimizer)   # fused Adam skips an inf/NaN step on the device
         self.scaler.update()
-        rel = batch["joints_cam_mm"].double()  # host copy: no device->host sync
-        self.pose_sum += (rel - rel[:, :1]).sum(0)
-        self.pose_count += len(rel)
+        self.history.add_update(self.step, lr, batch["joints_cam_mm"])  # host: no sync
         loss = loss.detach()
         self.losses.append(loss)
-        self.history["step"].append(self.step)
-        self.history["lr"].append(lr)
         self.step += 1
         if len(self.losses) >= self.loss_fetch_every:
             self.fetch_losses()
         return loss
 
     def fetch_losses(self) -> None:
-        """Copy `self.losses` to history["loss"] in one transfer (the host waits for the device
+        """Copy `self.losses` to `history.loss` in one transfer (the host waits for the device
         here); raise NonFiniteLoss naming the first step whose loss is NaN or infinite."""
         if not self.losses:
             return
@@ -251,54 +186,39 @@ class Trainer:
                     f"loss is {value} at step {first + offset}; training stopped ({kept}). "
                     f"--resume only continues the same config: start again with a lower lr_max "
                     f"or a grad_clip, e.g. --overwrite --set grad_clip=1")
-            self.history["loss"].append(value)
+            self.history.loss.append(value)
 
     # --- loop -----------------------------------------------------------------------------
-    def loader(self, steps):
-        """DataLoader over the given update steps: one loader, and one set of worker processes,
-        for the whole run (each item key carries its epoch, see `RunBatches`)."""
-        c = self.config
-        workers = runtime.loader_workers(c)
-        if workers:
-            runtime.one_opencv_thread()          # inherited by the forked workers
-        return torch.utils.data.DataLoader(  # collate: GpuPathItems' own, else the default
-            self.train_set, batch_sampler=RunBatches(c.seed, len(self.train_set), c.batch_size,
-                                                     steps),
-            num_workers=workers, collate_fn=getattr(self.train_set, "collate", None),
-            pin_memory=self.device.type == "cuda", prefetch_factor=4 if workers else None,
-            generator=torch.Generator().manual_seed(c.seed))  # leaves the global RNG alone
-
     def fit(self) -> None:
         from . import evaluate
 
         c = self.config
         every = c.checkpoint_every or c.eval_every or c.steps
         snapshot_at = schedule.snapshot_steps(c.steps, c.cycle_steps, c.snapshots)
-        log = ProgressLog(c.steps, self.step, self.progress, c.batch_size, self.seconds)
+        log = ProgressLog(c.steps, self.step, self.progress, c.batch_size, self.history.seconds)
         tic = time.perf_counter()
-        for batch in self.loader(range(self.step, c.steps)):
+        for batch in self.data.loader(range(self.step, c.steps)):
             self.update(batch)
             snapshot = self.step in snapshot_at
-            validate = self.val_set is not None and c.eval_every and (
+            validate = self.data.val is not None and c.eval_every and (
                 self.step % c.eval_every == 0 or self.step == c.steps)
             save = self.step % every == 0 or self.step == c.steps
             if snapshot or validate or save or log.wants(self.step):
                 self.fetch_losses()         # waits for the device: the time below is real
-            self.seconds += time.perf_counter() - tic
-            log.update(self.step, self.history["lr"][-1], self.seconds,   # fetched just now?
-                       None if self.losses else self.history["loss"][-1])
+            self.history.seconds += time.perf_counter() - tic
+            log.update(self.step, self.history.lr[-1], self.history.seconds,  # fetched now?
+                       None if self.losses else self.history.loss[-1])
             if snapshot:
                 self.save(snapshot=snapshot_at.index(self.step))
             if validate:
-                val = evaluate.quick_mpjpe(self.model, self.val_set, c, self.device)
-                self.history["val_step"].append(self.step)
-                self.history["val_mpjpe_mm"].append(val)
+                val = evaluate.quick_mpjpe(self.model, self.data.val, c, self.device)
+                self.history.add_validation(self.step, val)
                 log.note(f"step {self.step}: val MPJPE {val:.1f} mm")
             if save:
                 self.save()
             tic = time.perf_counter()
         log.close()
-        self.history["images_per_s"] = [c.steps * c.batch_size / max(self.seconds, 1e-9)]
+        self.history.images_per_s = [c.steps * c.batch_size / max(self.history.seconds, 1e-9)]
         self.save()
 
 

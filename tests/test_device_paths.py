@@ -45,7 +45,7 @@ def test_training_update_syncs_once_per_20_updates(on_meta, tmp_path, gpu_augmen
                                     f"gpu_augment={gpu_augment}"])
     trainer = train.Trainer(config, tmp_path / "run", progress=False)
     assert trainer.loss_fetch_every == 20 and next(trainer.model.parameters()).is_meta
-    first, *batches = trainer.loader(range(UPDATES + 1))
+    first, *batches = trainer.data.loader(range(UPDATES + 1))
     trainer.update(first)                 # once per run: the occluder bank goes to the device
     with DeviceSyncs() as syncs:
         for batch in batches:
@@ -54,7 +54,7 @@ def test_training_update_syncs_once_per_20_updates(on_meta, tmp_path, gpu_augmen
     assert syncs.count <= UPDATES // 20, syncs.where
     assert {where for _, where in syncs.where} <= {"train.py:fetch_losses"}, syncs.where
     assert syncs.uploads >= 3 * UPDATES          # images (or frames), joints, intrinsics
-    assert len(trainer.history["loss"]) == UPDATES + 1 - len(trainer.losses)
+    assert len(trainer.history.loss) == UPDATES + 1 - len(trainer.losses)
 
 
 def test_evaluation_and_prediction_run_on_the_device(on_meta, tmp_path):

@@ -20,8 +20,8 @@ def test_gpu_items_batch_matches_cpu_batch(tmp_path, monkeypatch):
     for flag in (False, True):
         trainer = train.Trainer(config.replace(gpu_augment=flag), tmp_path / f"r{flag}",
                                 progress=False)
-        batch = next(iter(trainer.loader([5])))
-        batches[flag] = trainer.render(batch) if flag else batch
+        batch = next(iter(trainer.data.loader([5])))
+        batches[flag] = trainer.data.render(batch) if flag else batch
     cpu, gpu = batches[False], batches[True]
     assert sorted(gpu) == sorted(cpu)
     for key in cpu:

@@ -79,11 +79,11 @@ def test_trainer_trains_with_float16_and_a_scaler(monkeypatch, tmp_path):
                                     "batch_size=4", "n_val=0", "n_test=8", "grad_clip=1.0"])
     trainer = train.Trainer(config, tmp_path / "fp16", progress=False)
     assert trainer.scaler.is_enabled()
-    for batch in trainer.loader(range(4)):
+    for batch in trainer.data.loader(range(4)):
         trainer.update(batch)
     trainer.fetch_losses()
-    assert len(trainer.history["loss"]) == 4
-    assert all(math.isfinite(v) for v in trainer.history["loss"])
+    assert len(trainer.history.loss) == 4
+    assert all(math.isfinite(v) for v in trainer.history.loss)
     state = trainer.state_dict()
     assert state["scaler"]["scale"] == trainer.scaler.get_scale() > 0
     again = train.Trainer(config, tmp_path / "fp16", progress=False)
@@ -109,7 +109,7 @@ def test_loader_workers_run_one_opencv_thread(tmp_path, monkeypatch):
         cv2.setNumThreads(2)
         trainer = train.Trainer(profiles.get("smoke", ["n_train=16", "n_val=0", "num_workers=1"]),
                                 tmp_path / "run", progress=False)
-        trainer.loader([0])
+        trainer.data.loader([0])
         assert cv2.getNumThreads() == 1
         loader = torch.utils.data.DataLoader(Threads(), batch_size=None, num_workers=1)
         assert list(loader) == [1, 1]

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from posebook import checkpoint, profiles, progress, schedule, train
+from posebook.data import training
 
 
 class TestSchedule:
@@ -34,17 +35,17 @@ class TestSchedule:
 
 def test_data_order_is_pure_function_of_seed_and_step():
     n, b = 50, 8
-    epoch, first = train.batch_indices(0, 0, n, b)
+    epoch, first = training.batch_indices(0, 0, n, b)
     assert epoch == 0 and len(first) == b
-    again = train.batch_indices(0, 0, n, b)[1]
+    again = training.batch_indices(0, 0, n, b)[1]
     np.testing.assert_array_equal(first, again)
     # one epoch covers distinct samples; the next epoch is a different permutation
-    epoch_0 = np.concatenate([train.batch_indices(0, s, n, b)[1] for s in range(n // b)])
+    epoch_0 = np.concatenate([training.batch_indices(0, s, n, b)[1] for s in range(n // b)])
     assert len(set(epoch_0.tolist())) == len(epoch_0)
-    assert train.batch_indices(0, n // b, n, b)[0] == 1
-    assert not np.array_equal(train.batch_indices(1, 0, n, b)[1], first)
+    assert training.batch_indices(0, n // b, n, b)[0] == 1
+    assert not np.array_equal(training.batch_indices(1, 0, n, b)[1], first)
     with pytest.raises(ValueError, match="n_train"):
-        train.batch_indices(0, 0, 4, 8)
+        training.batch_indices(0, 0, 4, 8)
 
 
 def test_checkpoint_atomic_roundtrip(tmp_path):
@@ -151,13 +152,13 @@ def test_update_leaves_the_loss_on_the_device(tmp_path, gpu_augment, monkeypatch
                 reads.append(_name)
             return _real(self, *args, **kwargs)
         monkeypatch.setattr(torch.Tensor, name, spy)
-    returned = [trainer.update(batch) for batch in trainer.loader([0, 1, 2])]
+    returned = [trainer.update(batch) for batch in trainer.data.loader([0, 1, 2])]
     assert reads == []
-    assert trainer.history["loss"] == [] and len(trainer.losses) == 3
+    assert trainer.history.loss == [] and len(trainer.losses) == 3
     monkeypatch.undo()
     trainer.fetch_losses()
-    assert trainer.losses == [] and trainer.history["loss"] == [float(v) for v in returned]
-    assert trainer.history["step"] == [0, 1, 2]
+    assert trainer.losses == [] and trainer.history.loss == [float(v) for v in returned]
+    assert trainer.history.step == [0, 1, 2]
 
 
 def test_progress_line_rate_is_over_the_steps_since_the_last_report(capsys):
@@ -235,10 +236,10 @@ def test_data_workers_do_not_change_the_run(tmp_path, monkeypatch):
 
 def test_run_batches_carry_the_epoch_across_epoch_boundaries():
     n, b = 20, 8                                   # 2 updates per epoch
-    batches = list(train.RunBatches(0, n, b, range(1, 6)))
-    assert len(batches) == 5 == len(train.RunBatches(0, n, b, range(1, 6)))
+    batches = list(training.RunBatches(0, n, b, range(1, 6)))
+    assert len(batches) == 5 == len(training.RunBatches(0, n, b, range(1, 6)))
     for step, batch in zip(range(1, 6), batches):
-        epoch, indices = train.batch_indices(0, step, n, b)
+        epoch, indices = training.batch_indices(0, step, n, b)
         assert batch == [(epoch, int(i)) for i in indices]
     assert [batch[0][0] for batch in batches] == [0, 1, 1, 2, 2]
 

@@ -44,7 +44,7 @@ class GpuPathItems(torch.utils.data.Dataset):
     (`frame_cache.wide_crop`): every frame then reaches the device at one size and without lens
     distortion, whatever its source (Human3.6M: 1000x1000 and 1000x1002 frames, distorted)."""
 
-    collate = staticmethod(collate)   # the DataLoader's collate_fn (Trainer.loader)
+    collate = staticmethod(collate)   # the DataLoader's collate_fn (TrainingData.loader)
 
     def __init__(self, dataset: dataset_lib.PoseDataset):
         if dataset.split != "train":

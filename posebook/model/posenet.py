@@ -125,3 +125,25 @@ def build(config, require_pretrained: bool | None = None) -> PoseNet:
     backbone = build_backbone(config.backbone, config.stride, config.pretrained, require_pretrained)
     return PoseNet(backbone, config.input_px, config.depth_bins, config.box_depth_mm,
                    config.root_depth_bins, config.root_depth_max_mm, config.canonical_focal_px)
+
+
+def for_training(config, device: torch.device) -> PoseNet:
+    """`build(config)` on `device`, as a run trains it: with ``config.bn_momentum`` > 0 every
+    batch norm takes that momentum (short runs: the running statistics must catch up with the
+    weights), with ``config.channels_last`` in channels-last memory format. Its initial weights
+    come from torch's global RNG: seed it first."""
+    model = build(config).to(device)
+    if config.bn_momentum > 0:
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.momentum = config.bn_momentum
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def compiled(model: PoseNet, config):
+    """`model`'s forward as a run calls it: ``torch.compile``d (``config.compile_mode``) with
+    ``config.compile``, else `model` itself. The module (its weights, `state_dict`) stays
+    `model`."""
+    return torch.compile(model, mode=config.compile_mode) if config.compile else model
