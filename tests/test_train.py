@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from posebook import checkpoint, profiles, progress, schedule, train
+from posebook import checkpoint, profiles, progress, runs, schedule, train
 from posebook.data import training
 
 
@@ -259,3 +259,36 @@ def test_resolve_is_overrides_validation_ablation_length_then_epochs():
     assert train.resolve(ablation, ablation=True) == ablation
     in_epochs = train.resolve(smoke, ["steps=0", "epochs=2", "ablation_steps=0"], ablation=True)
     assert in_epochs == train.resolve(smoke, ["steps=0", "epochs=2", "ablation_steps=0"])
+
+
+def test_checkpoint_entries_stay_those_of_saved_runs(tmp_path):
+    """A Trainer's state has the entries, in the order, that saved checkpoints have (so they
+    load), and its `runs.History` comes back from them unchanged."""
+    trainer = train.Trainer(_tiny_config(n_val=0), tmp_path, progress=False)
+    for batch in trainer.data.loader([0, 1]):
+        trainer.update(batch)
+    trainer.fetch_losses()
+    state = trainer.state_dict()
+    assert list(state) == ["config", "step", "model", "optimizer", "torch_rng", "history",
+                           "pose_sum", "pose_count", "seconds", "backbone_weights", "scaler"]
+    assert list(state["history"]) == ["step", "loss", "lr", "val_step", "val_mpjpe_mm",
+                                      "images_per_s"]
+    assert state["history"]["step"] == [0, 1] and len(state["history"]["loss"]) == 2
+    assert state["pose_count"] == 16 and state["pose_sum"].shape == (17, 3)
+    again = runs.History.from_state(state).state_dict()
+    assert again["history"] == state["history"] and again["pose_count"] == 16
+    assert torch.equal(again["pose_sum"], state["pose_sum"])
+
+
+def test_model_for_training_takes_bn_momentum_and_channels_last():
+    from posebook import model as model_lib
+    config = _tiny_config(bn_momentum=0.3, channels_last=True)
+    model = model_lib.for_training(config, torch.device("cpu"))
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    assert norms and all(m.momentum == 0.3 for m in norms)
+    convs = [m.weight for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+    assert model_lib.compiled(model, config) is model        # compile=False: the module itself
+    plain = model_lib.for_training(config.replace(bn_momentum=0.0), torch.device("cpu"))
+    assert all(m.momentum == 0.1 for m in plain.modules()
+               if isinstance(m, torch.nn.modules.batchnorm._BatchNorm))
