@@ -29,7 +29,9 @@ Where does X live?
 - a profile, a config field and its checks: `profiles` (`RunConfig`, `profiles.get`)
 - camera conventions (axes, K, R, t, distortion): `camera`; the perspective crop: `crop`
 - joint names, bones, left/right mirror: `skeleton`
-- synthetic people, Human3.6M, Pascal VOC, occluder banks, the training dataset: `data`
+- synthetic people, the Human3.6M-shaped synthetic subjects (`data.subjects`), Human3.6M,
+  Pascal VOC, occluder banks, the training dataset: `data` (one source per dataset name:
+  `data.sources`)
 - one training sample's random choices (`Plan`) and their CPU/GPU renderers: `augment`
 - the network (backbone, heads, soft-argmax, flip TTA): `model`
 - MPJPE, PA-MPJPE, protocol 1: `metrics`; the training loss: `loss`

@@ -27,7 +27,7 @@ DATA_VERSION = 2
 BACKBONES = ("tiny", "mobilenet_v3_small", "resnet18", "resnet34", "resnet50", "resnet50v2")
 # Valid ``dataset`` names (each served by a source in `posebook.data.sources`, whose test checks
 # that every name here has one).
-DATASETS = ("synthetic", "h36m")
+DATASETS = ("synthetic", "h36m", "synthetic_subjects")
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,8 @@ class RunConfig:
     data_version: int = DATA_VERSION    # synthetic people's version (see DATA_VERSION)
 
     # --- data ---------------------------------------------------------------------------
-    dataset: str = "synthetic"          # one of DATASETS: "synthetic" | "h36m"
+    dataset: str = "synthetic"          # one of DATASETS: "synthetic" | "h36m" |
+                                        # "synthetic_subjects" (Human3.6M-shaped, data.subjects)
     h36m_root: str = ""                 # prepared Human3.6M (see `posebook prepare-h36m`)
     setting: str = "protocol1"          # Human3.6M: "protocol1" (ground-truth boxes, calibrated
                                         # cameras) | "challenge" (cached detector boxes, one
@@ -217,7 +218,7 @@ def _rules(c: RunConfig) -> list[tuple[bool, str]]:
          f"input_px must be a multiple of stride ({c.stride}) and >= 16, got {c.input_px!r}"),
         (c.box_depth_mm > 0, f"box_depth_mm must be > 0, got {c.box_depth_mm!r}"),
         (c.root_depth_max_mm > 0, f"root_depth_max_mm must be > 0, got {c.root_depth_max_mm!r}"),
-        (c.dataset != "synthetic" or c.batch_size <= c.n_train,
+        (c.dataset not in ("synthetic", "synthetic_subjects") or c.batch_size <= c.n_train,
          f"batch_size ({c.batch_size}) must be <= n_train ({c.n_train})"),
         (len(c.ablation_seeds) > 0 and min(c.ablation_seeds) >= 0,
          f"ablation_seeds must be one or more seeds >= 0, got {c.ablation_seeds!r}"),

@@ -1,11 +1,15 @@
 """The Human3.6M-shaped synthetic protocol (`posebook.data.subjects`): determinism, exact
 projection, disjoint subjects who keep their body and look, a fixed four-camera rig in one
 room, actions as the family ids."""
+import json
+
 import numpy as np
 import pytest
+import torch
 
-from posebook import skeleton
-from posebook.data import poses, render, subjects
+from posebook import captions, evaluate, profiles, skeleton, train
+from posebook.data import poses, render, sources, subjects
+from posebook.data.dataset import PoseDataset
 
 FRAME_PX = 160
 
@@ -136,3 +140,64 @@ def test_arguments_are_checked():
         subjects.make_subject(0, "S2")
     with pytest.raises(IndexError):
         subjects.SubjectFrames(0, "test", 4).frame(4)
+
+
+# --- as a data source: config.dataset="synthetic_subjects" ----------------------------------
+SMALL = profiles.get("smoke").replace(dataset="synthetic_subjects", n_train=120, n_val=8,
+                                      n_test=48, frame_px=160, input_px=48, batch_size=8)
+
+
+def test_source_answers_for_the_protocol():
+    source = sources.for_config(SMALL)
+    assert sources.for_config(SMALL.to_dict()) == source
+    assert source.subjects("train") == ("S1", "S5", "S6", "S7", "S8")
+    assert all(source.subjects(s) == ("S9", "S11") for s in ("val", "test", "test_occluded"))
+    assert source.protocol1 and not source.has_validation and "S9/S11" in \
+        source.no_validation_reason
+    assert source.family_names == subjects.ACTION_NAMES and source.train_size() == 120
+    sizes = {"train": 120, "val": 8, "test": 48, "test_occluded": 48}
+    for split, n in sizes.items():
+        frames = source.frames(split)
+        assert isinstance(frames, subjects.SubjectFrames) and len(frames) == n
+        assert frames.split == split and frames.data_seed == SMALL.data_seed
+    # its cache never holds the synthetic source's frames of the same sizes and seeds
+    plain = sources.for_config(SMALL.replace(dataset="synthetic"))
+    for split in sizes:
+        assert source.frame_cache_path(split) != plain.frame_cache_path(split)
+    assert source.frame_cache_path("test") == source.frame_cache_path("test_occluded")
+    assert source.frame_cache_path("val") != source.frame_cache_path("test")
+    assert captions.training_data({"config": SMALL.to_dict()}) == \
+        "synthetic subjects S1, S5, S6, S7, S8"
+    with pytest.raises(ValueError, match=r"batch_size \(128\) must be <= n_train \(120\)"):
+        SMALL.replace(batch_size=128).validate()
+
+
+def test_clean_and_occluded_test_sets_show_the_held_out_subjects(tmp_path, monkeypatch):
+    monkeypatch.setenv("POSEBOOK_CACHE", str(tmp_path))
+    clean, occluded = (PoseDataset(SMALL, s) for s in ("test", "test_occluded"))
+    assert clean.family_names == subjects.ACTION_NAMES and clean.cache is not None
+    for i in range(len(clean)):
+        assert clean.frames.key(i).subject in subjects.TEST_SUBJECTS
+        assert occluded.frames.key(i) == clean.frames.key(i)
+        a, b = clean[i], occluded[i]
+        assert torch.equal(a["joints_cam_mm"], b["joints_cam_mm"])     # same people, same crop
+        assert a["n_occluders"] == 0 and b["n_occluders"] >= 1
+        assert a["family"] == clean.frames.key(i).action
+    train_people = {PoseDataset(SMALL, "train").frames.key(i).subject for i in range(48)}
+    assert train_people == set(subjects.TRAIN_SUBJECTS)
+
+
+def test_smoke_run_trains_and_evaluates_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.setenv("POSEBOOK_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("POSEBOOK_CACHE", str(tmp_path / "cache"))
+    config = SMALL.replace(steps=12, cycle_steps=6, eval_every=6, snapshots=2)
+    m = json.loads((train.train(config, "subjects", progress=False) / "metrics.json").read_text())
+    assert m["dataset"] == "synthetic_subjects" and m["steps"] == 12
+    for split in ("test", "test_occluded", "train"):     # 48 frames each: every action
+        per_action = m[split]["per_family_mm"]
+        assert set(per_action) == set(subjects.ACTION_NAMES)
+        assert m[split]["protocol1_mm"] == pytest.approx(np.mean(list(per_action.values())))
+    assert m["train"]["n"] == 48 and m["test"]["n"] == 48
+    choice = m["ensemble_choice"]                  # nothing chosen on the test subjects
+    assert choice["rule"] == "fixed" and choice["val_mpjpe_mm"] == {}
+    assert evaluate.protocol1_line(m["test"], config).startswith("synthetic protocol 1")

@@ -27,7 +27,7 @@ from typing import Mapping, Protocol
 
 import numpy as np
 
-from . import frame_cache, synthetic
+from . import frame_cache, subjects as subject_protocol, synthetic
 
 # Split -> id of its random streams; "test_occluded" shows the "test" people (same id).
 SPLITS = {"train": 0, "val": 1, "test": 2, "test_occluded": 2}
@@ -117,6 +117,31 @@ class Synthetic:
 
 
 @dataclass(frozen=True)
+class SyntheticSubjects(Synthetic):
+    """The Human3.6M-shaped synthetic protocol (`data.subjects`): five training subjects (S1,
+    S5-S8) and two test subjects (S9, S11) with fixed bodies and looks, six named actions, one
+    room seen by four fixed cameras. Sized and cached like `Synthetic` (n_train / n_val / n_test
+    frames, the cache named after this source). Like Human3.6M, protocol 1 (the actions) and no
+    validation people: "val" shows the test subjects in other takes, so nothing is chosen on
+    it."""
+
+    name = "synthetic_subjects"
+    family_names = subject_protocol.ACTION_NAMES
+    protocol1 = True
+    has_validation = False
+    no_validation_reason = ("synthetic subjects: no validation people apart from the test "
+                            "subjects S9/S11; the profile's fixed choice is used")
+
+    def frames(self, split: str) -> subject_protocol.SubjectFrames:
+        c = self.config
+        return subject_protocol.SubjectFrames(c.data_seed, check_split(split),
+                                              self.split_size(split), c.frame_px)
+
+    def subjects(self, split: str) -> tuple[str, ...]:
+        return subject_protocol.split_subjects(check_split(split))
+
+
+@dataclass(frozen=True)
 class Human36M:
     """Human3.6M prepared by `posebook prepare-h36m` (``config.h36m_root``), protocol 1: train on
     S1 S5 S6 S7 S8 (plus S9 S11 with ``train_on_val``), "val" / "test" / "test_occluded" on S9
@@ -161,7 +186,8 @@ class Human36M:
         return None                 # ~300k real frames: read per item, never cached
 
 
-KINDS: dict[str, type] = {"synthetic": Synthetic, "h36m": Human36M}
+KINDS: dict[str, type] = {"synthetic": Synthetic, "h36m": Human36M,
+                          "synthetic_subjects": SyntheticSubjects}
 
 
 def for_config(config) -> Source:
