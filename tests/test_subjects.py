@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from posebook import captions, evaluate, profiles, skeleton, train
+from posebook import evaluate, profiles, report, skeleton, train
 from posebook.data import poses, render, sources, subjects
 from posebook.data.dataset import PoseDataset
 
@@ -166,8 +166,6 @@ def test_source_answers_for_the_protocol():
         assert source.frame_cache_path(split) != plain.frame_cache_path(split)
     assert source.frame_cache_path("test") == source.frame_cache_path("test_occluded")
     assert source.frame_cache_path("val") != source.frame_cache_path("test")
-    assert captions.training_data({"config": SMALL.to_dict()}) == \
-        "synthetic subjects S1, S5, S6, S7, S8"
     with pytest.raises(ValueError, match=r"batch_size \(128\) must be <= n_train \(120\)"):
         SMALL.replace(batch_size=128).validate()
 
@@ -191,7 +189,8 @@ def test_smoke_run_trains_and_evaluates_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setenv("POSEBOOK_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("POSEBOOK_CACHE", str(tmp_path / "cache"))
     config = SMALL.replace(steps=12, cycle_steps=6, eval_every=6, snapshots=2)
-    m = json.loads((train.train(config, "subjects", progress=False) / "metrics.json").read_text())
+    run_dir = train.train(config, "subjects", progress=False)
+    m = json.loads((run_dir / "metrics.json").read_text())
     assert m["dataset"] == "synthetic_subjects" and m["steps"] == 12
     for split in ("test", "test_occluded", "train"):     # 48 frames each: every action
         per_action = m[split]["per_family_mm"]
@@ -201,3 +200,6 @@ def test_smoke_run_trains_and_evaluates_end_to_end(tmp_path, monkeypatch):
     choice = m["ensemble_choice"]                  # nothing chosen on the test subjects
     assert choice["rule"] == "fixed" and choice["val_mpjpe_mm"] == {}
     assert evaluate.protocol1_line(m["test"], config).startswith("synthetic protocol 1")
+    typed = report.read(run_dir)
+    assert report.sentences.training_data(typed) == "synthetic subjects S1, S5, S6, S7, S8"
+    assert typed.train.n == 48
