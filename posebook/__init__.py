@@ -31,12 +31,16 @@ Where does X live?
 - joint names, bones, left/right mirror: `skeleton`
 - synthetic people, the Human3.6M-shaped synthetic subjects (`data.subjects`), Human3.6M,
   Pascal VOC, occluder banks, the training dataset: `data` (one source per dataset name:
-  `data.sources`)
+  `data.sources`); a run's training items, validation split, batch order and loader:
+  `data.training`
 - one training sample's random choices (`Plan`) and their CPU/GPU renderers: `augment`
-- the network (backbone, heads, soft-argmax, flip TTA): `model`
+- the network (backbone, heads, soft-argmax, flip TTA): `model`; as a run trains it
+  (batch-norm momentum, channels-last, compile): `model.for_training`, `model.compiled`
 - MPJPE, PA-MPJPE, protocol 1: `metrics`; the training loss: `loss`
-- a run folder (find, read, lock, load a checkpoint's model): `runs`, `checkpoint`
-- training (`train.run_cached`, the book's main run `train.book_run`): `train`
+- a run folder (find, read, lock, load a checkpoint's model): `runs`, `checkpoint`; what a
+  run records as it trains (curves, mean-pose sums, time): `runs.History`
+- training (`train.run_cached`, the book's main run `train.book_run`; the model, optimizer,
+  step and loop: `train.Trainer`): `train`
 - evaluation, flip TTA, the snapshot ensemble, metrics.json's writer: `evaluate`
 - Table 1 (occlusion probability): `ablation`; Table 2 (Human3.6M): `table2`
 - a run's numbers as typed values (`report.read`), the table type (`report.Table`), every
