@@ -26,18 +26,22 @@ studies) read their runs' numbers through it. Chapters import `posebook`, never 
 
 Where does X live?
 
-- a profile, a config field and its checks: `profiles` (`RunConfig`, `profiles.get`)
+- a profile, a config field and its checks: `profiles` (`RunConfig`, `profiles.get`); a
+  config as it trains (overrides, checks, ablation length, epochs to steps): `train.resolve`
+- device, threads, precision, loader workers, and which process writes (`Process`): `runtime`
 - camera conventions (axes, K, R, t, distortion): `camera`; the perspective crop: `crop`
-- joint names, bones, left/right mirror: `skeleton`
+- joint names, bones, left/right mirror, and the anatomy checks against real people
+  (`handedness`, `chest_normal_unit`, `facing_error_deg`): `skeleton`
 - synthetic people, the Human3.6M-shaped synthetic subjects (`data.subjects`), Human3.6M,
   Pascal VOC, occluder banks, the training dataset: `data` (one source per dataset name:
-  `data.sources`); a run's training items, validation split, batch order and loader:
+  `data.sources`; rendered frames on disk: `data.frame_cache`); a run's training items, validation split, batch order and loader:
   `data.training`
 - one training sample's random choices (`Plan`) and their CPU/GPU renderers: `augment`
 - the network (backbone, heads, soft-argmax, flip TTA): `model`; as a run trains it
   (batch-norm momentum, channels-last, compile): `model.for_training`, `model.compiled`
 - MPJPE, PA-MPJPE, protocol 1: `metrics`; the training loss: `loss`
-- a run folder (find, read, lock, load a checkpoint's model): `runs`, `checkpoint`; what a
+- a run folder (its file names, lock, start/resume/overwrite, writes: `runs.RunFolder`; find,
+  read, load a checkpoint's model): `runs`, `checkpoint`; what a
   run records as it trains (curves, mean-pose sums, time): `runs.History`
 - training (`train.run_cached`, the book's main run `train.book_run`; the model, optimizer,
   step and loop: `train.Trainer`): `train`
