@@ -7,9 +7,16 @@ never a torn file.
 Loading never runs code from the file: ``torch.load(weights_only=True)`` accepts tensors and
 plain values only (all a posebook checkpoint holds), so a downloaded run folder whose pickle
 would do more is refused with a ValueError, as is a damaged file.
+
+Every checkpoint `save` writes carries a SHA-256 of its contents (`CHECKSUM_KEY`: every tensor's
+bytes, dtype and shape, every plain value, in order); `load` recomputes it, so a changed byte
+inside a weight tensor (which ``torch.load`` does not notice: it never checks the zip's CRCs) is
+a damaged checkpoint, not different weights. Checkpoints written before the checksum load as
+they are.
 """
 from __future__ import annotations
 
+import hashlib
 import pickle
 from pathlib import Path
 
@@ -18,10 +25,14 @@ import torch
 from .paths import atomic_path
 from .profiles import RunConfig, upgrade
 
+CHECKSUM_KEY = "checksum_sha256"   # hex digest of the rest of the state (`contents_digest`)
+
 
 def save(path: str | Path, state: dict) -> Path:
     """Write `state` (tensors, numbers, dicts) to `path` atomically; returns the path."""
     path = Path(path)
+    state = {**{k: v for k, v in state.items() if k != CHECKSUM_KEY},
+             CHECKSUM_KEY: contents_digest(state)}
     try:   # through a Python file: a full disk is an OSError (ENOSPC), not torch's RuntimeError
         with atomic_path(path) as tmp, open(tmp, "wb") as file:
             torch.save(state, file)
@@ -33,14 +44,15 @@ def save(path: str | Path, state: dict) -> Path:
 def load(path: str | Path) -> dict:
     """Read a checkpoint written by `save` (onto the CPU), tensors and plain values only.
 
-    Raises FileNotFoundError when absent, ValueError when damaged or when it holds anything a
-    posebook checkpoint does not (its code is never run).
+    Raises FileNotFoundError when absent, ValueError when damaged (its checksum included, when
+    it has one) or when it holds anything a posebook checkpoint does not (its code is never run).
+    The checksum entry itself is not in the returned dict.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:   # text, HTML, random bytes fail in many ways (KeyError, ...)
         text = str(error)
         if isinstance(error, pickle.UnpicklingError) and (
@@ -50,6 +62,39 @@ def load(path: str | Path) -> dict:
                              f"({_reason(error, 'GLOBAL')})") from None
         raise ValueError(f"checkpoint {path} is damaged or not a posebook checkpoint "
                          f"({_reason(error)})") from None
+    if isinstance(state, dict) and CHECKSUM_KEY in state:
+        written = state.pop(CHECKSUM_KEY)
+        if written != contents_digest(state):
+            raise ValueError(f"checkpoint {path} is damaged: its contents do not match the "
+                             f"SHA-256 written with it (changed bytes); restore it from a copy "
+                             f"or retrain")
+    return state
+
+
+def contents_digest(state: dict) -> str:
+    """SHA-256 (hex) of a checkpoint state without its checksum entry: keys in order, each
+    tensor's dtype, shape and bytes, each plain value's repr."""
+    digest = hashlib.sha256()
+
+    def feed(value) -> None:
+        if isinstance(value, torch.Tensor):
+            flat = value.detach().cpu().contiguous().reshape(-1)
+            digest.update(f"T{flat.dtype}{tuple(value.shape)}".encode())
+            digest.update(flat.view(torch.uint8).numpy())
+        elif isinstance(value, dict):
+            digest.update(f"D{len(value)}".encode())
+            for key, item in value.items():
+                digest.update(f"K{key!r}".encode())
+                feed(item)
+        elif isinstance(value, (list, tuple)):
+            digest.update(f"{type(value).__name__[0]}{len(value)}".encode())
+            for item in value:
+                feed(item)
+        else:
+            digest.update(f"V{type(value).__name__}:{value!r}".encode())
+
+    feed({k: v for k, v in state.items() if k != CHECKSUM_KEY})
+    return digest.hexdigest()
 
 
 def _reason(error: Exception, prefer: str = "") -> str:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from posebook import cli, crop, predict, profiles, skeleton, train
+from posebook import checkpoint, cli, crop, predict, profiles, skeleton, train
 from posebook.data import synthetic
 from posebook.viz import predict as viz_predict
 
@@ -166,10 +166,9 @@ def test_incompatible_checkpoint_fails_cleanly(smoke_run, frame, frame_png, tmp_
     import shutil
     bad_run = tmp_path / "bad-run"
     shutil.copytree(smoke_run, bad_run)
-    state = torch.load(bad_run / "checkpoints" / "last.pt", map_location="cpu",
-                       weights_only=True)
+    state = checkpoint.load(bad_run / "checkpoints" / "last.pt")
     state["config"]["depth_bins"] = state["config"]["depth_bins"] * 2
-    torch.save(state, bad_run / "checkpoints" / "last.pt")
+    checkpoint.save(bad_run / "checkpoints" / "last.pt", state)
     out = tmp_path / "out"
     rc, err = run_cli([str(frame_png), "--box", box_arg(frame.box_xywh_px), "--checkpoint",
                        str(bad_run), "--out", str(out / "r.html")], capsys)
