@@ -19,8 +19,12 @@ VOC boxes are 1-based and inclusive; the mask is taken inside the box.
 Cutouts are stored ``downscale`` x the original size (0.5 by default, as in the authors' code, so
 that a VOC object is sized for a 256 px person crop; `posebook.augment.occlude` rescales from
 there). The bank is cached as one ``.npz`` under `posebook.paths.cache_dir()`, keyed by the VOC
-path, the size and modification time of every annotation, mask and image, and the filter
-parameters: a changed mask file rebuilds it.
+path, the size and modification time of every annotation, mask and image (the image its XML's
+``<filename>`` names), and the filter parameters: a changed mask file rebuilds it.
+
+An XML's ``<filename>`` must be a plain file name inside ``JPEGImages/``: a path (``../x.jpg``,
+an absolute one) would read an image from outside the VOC root, so that annotation is skipped
+with the other unreadable ones.
 """
 from __future__ import annotations
 
@@ -79,6 +83,24 @@ def _box_slices(obj: ET.Element, height: int, width: int) -> tuple[slice, slice]
     return slice(r0, r1), slice(c0, c1)
 
 
+def _image_path(root: Path, ann: ET.Element, stem: str) -> Path:
+    """``JPEGImages/<filename>`` of an annotation (default ``<stem>.jpg``); ValueError when the
+    XML's filename is not a plain name in that folder (a path leading elsewhere)."""
+    filename = (ann.findtext("filename") or f"{stem}.jpg").strip()
+    if filename in ("", ".", "..") or Path(filename).name != filename or "\\" in filename:
+        raise ValueError(f"<filename> {filename!r} is not a file name inside "
+                         f"{root / 'JPEGImages'} (paths are not allowed)")
+    return root / "JPEGImages" / filename
+
+
+def _named_image(xml_path: Path, root: Path) -> Path | None:
+    """The image the annotation names (None when its XML does not parse or names a path)."""
+    try:
+        return _image_path(root, ET.parse(xml_path).getroot(), xml_path.stem)
+    except (OSError, ET.ParseError, ValueError):
+        return None
+
+
 def _cutouts_from_image(xml_path: Path, root: Path, min_area_px: int, downscale: float,
                         counts: dict) -> list[np.ndarray]:
     """Cutouts of one annotated image; raises on unreadable files (the caller counts skips)."""
@@ -98,13 +120,13 @@ def _cutouts_from_image(xml_path: Path, root: Path, min_area_px: int, downscale:
         keep.append((order, obj))
     if not keep:
         return []
-    filename = (ann.findtext("filename") or f"{xml_path.stem}.jpg").strip()
+    image_path = _image_path(root, ann, xml_path.stem)
     with Image.open(seg_path) as seg:
         if seg.mode not in ("P", "L"):
             raise ValueError(f"{seg_path}: expected a palette PNG (mode 'P'), "
                              f"got mode {seg.mode!r}")
         instance_ids = np.array(seg)           # palette indices = instance ids
-    with Image.open(root / "JPEGImages" / filename) as im:
+    with Image.open(image_path) as im:
         image = np.array(im.convert("RGB"))
     if image.shape[:2] != instance_ids.shape:
         raise ValueError(f"{seg_path}: mask shape {instance_ids.shape} != image shape "
@@ -140,17 +162,21 @@ def _check_layout(root: Path) -> list[Path]:
 
 def _cache_path(root: Path, xml_paths: list[Path], min_area_px: int, downscale: float) -> Path:
     """The cache file of these inputs: the key holds every annotation's name, and the size and
-    modification time of it, its mask and its image, so changing any of them rebuilds."""
-    def stamp(path: Path) -> str:
+    modification time of it, its mask and the image its XML names (read only where the mask
+    exists: the others are never used), so changing any of them rebuilds."""
+    def stamp(path: Path | None) -> str:
         try:
             info = path.stat()
-        except FileNotFoundError:
+        except (FileNotFoundError, AttributeError):
             return "-"
         return f"{info.st_size}:{info.st_mtime_ns}"
-    masks, images = root / "SegmentationObject", root / "JPEGImages"
-    listing = hashlib.sha1("\n".join(
-        f"{p.name} {stamp(p)} {stamp(masks / f'{p.stem}.png')} {stamp(images / f'{p.stem}.jpg')}"
-        for p in xml_paths).encode()).hexdigest()
+    masks = root / "SegmentationObject"
+    lines = []
+    for p in xml_paths:
+        mask = stamp(masks / f"{p.stem}.png")
+        image = _named_image(p, root) if mask != "-" else None
+        lines.append(f"{p.name} {stamp(p)} {mask} {image and image.name} {stamp(image)}")
+    listing = hashlib.sha1("\n".join(lines).encode()).hexdigest()
     key = json.dumps([CACHE_VERSION, str(root), listing, min_area_px, downscale, SOFT_BORDER_PX])
     digest = hashlib.sha1(key.encode()).hexdigest()[:16]
     return paths.cache_dir() / "voc_occluders" / f"{digest}.npz"
