@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import evaluate, metrics, paper_numbers, report, runs, runtime, train
+from . import evaluate, metrics, paper_numbers, profiles, report, runs, runtime, train
 from .profiles import RunConfig
 
 PROBABILITIES = (0.0, 0.15, 0.5, 0.85)
@@ -182,6 +182,7 @@ def run(base: RunConfig, retrain: bool = False, progress: bool | str = "text",
     caches of every seed are rendered first, one split per worker, so no two workers build the
     same cache.
     """
+    retrain = profiles.parse_bool(retrain, "retrain")   # papermill's -p retrain false: "false"
     configs = plan(base)
     folders = [runs.RunFolder(runs.folder(run_name(c))) for c in configs]
     before = [f.metrics_mtime_ns() for f in folders]

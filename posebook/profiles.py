@@ -28,6 +28,8 @@ BACKBONES = ("tiny", "mobilenet_v3_small", "resnet18", "resnet34", "resnet50", "
 # Valid ``dataset`` names (each served by a source in `posebook.data.sources`, whose test checks
 # that every name here has one).
 DATASETS = ("synthetic", "h36m", "synthetic_subjects")
+# Past these a value is a typo: seeds fit int64, 1e5 threads crash torch, 1e300 px/mm make NaNs.
+MAX_SEED, MAX_THREADS, MAX_FOCAL_PX, MAX_LENGTH_MM = 2**63 - 1, 1024, 1e6, 1e6
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,8 @@ def _rules(c: RunConfig) -> list[tuple[bool, str]]:
                                     f"{name} must be one of {options}, got {getattr(c, name)!r}")
     at_least = lambda name, low: (getattr(c, name) >= low,  # noqa: E731
                                   f"{name} must be >= {low}, got {getattr(c, name)!r}")
+    within = lambda name, low, high: (low <= getattr(c, name) <= high,  # noqa: E731
+                                      f"{name} must be in [{low}, {high}], got {getattr(c, name)!r}")
     return [
         one_of("profile", tuple(PROFILES)), one_of("dataset", DATASETS),
         one_of("occluders", ("procedural", "voc")), one_of("stride", (8, 16, 32)),
@@ -190,16 +194,19 @@ def _rules(c: RunConfig) -> list[tuple[bool, str]]:
         (c.data_version == DATA_VERSION,
          f"data_version must be {DATA_VERSION} (this posebook draws only version {DATA_VERSION} "
          f"of the synthetic people; retrain runs made from older ones), got {c.data_version!r}"),
-        at_least("seed", 0), at_least("data_seed", 0), at_least("n_occluders_bank", 1),
+        within("seed", 0, MAX_SEED), within("data_seed", 0, MAX_SEED),
+        within("num_threads", 0, MAX_THREADS), within("focal_px", 1, MAX_FOCAL_PX),
+        (c.canonical_focal_px == 0 or 1 <= c.canonical_focal_px <= MAX_FOCAL_PX,
+         f"canonical_focal_px must be 0 (1.5 x input_px) or in [1, {MAX_FOCAL_PX}], got "
+         f"{c.canonical_focal_px!r}"), within("box_depth_mm", 1, MAX_LENGTH_MM),
+        within("root_depth_max_mm", 1, MAX_LENGTH_MM), at_least("n_occluders_bank", 1),
         at_least("frame_px", 32), at_least("n_train", 1), at_least("n_val", 0),
         at_least("n_test", 1), at_least("frame_cache_gb", 0), at_least("num_workers", -1),
-        at_least("num_threads", 0), at_least("depth_bins", 1), at_least("root_depth_bins", 1),
-        at_least("canonical_focal_px", 0), at_least("batch_size", 1),
+        at_least("depth_bins", 1), at_least("root_depth_bins", 1), at_least("batch_size", 1),
         (c.steps >= 1 or c.epochs > 0, f"steps must be >= 1 (or epochs > 0), got {c.steps!r}"),
         at_least("epochs", 0), at_least("cycle_epochs", 0),
         (c.cycle_epochs == 0 or c.epochs > 0, "cycle_epochs needs epochs > 0 (else set cycle_steps)"),
         one_of("setting", ("protocol1", "challenge")), one_of("loss_frame", ("camera", "crop")),
-        (c.focal_px > 0, f"focal_px must be > 0, got {c.focal_px!r}"),
         (c.setting != "challenge" or c.loss == "root_relative",
          "setting='challenge' has root-relative ground truth only: set loss=root_relative"),
         (c.setting != "challenge" or c.dataset == "h36m",
@@ -216,8 +223,6 @@ def _rules(c: RunConfig) -> list[tuple[bool, str]]:
         (c.lr_min <= c.lr_max, f"lr_min ({c.lr_min!r}) must be <= lr_max ({c.lr_max!r})"),
         (c.input_px >= 16 and c.input_px % c.stride == 0,
          f"input_px must be a multiple of stride ({c.stride}) and >= 16, got {c.input_px!r}"),
-        (c.box_depth_mm > 0, f"box_depth_mm must be > 0, got {c.box_depth_mm!r}"),
-        (c.root_depth_max_mm > 0, f"root_depth_max_mm must be > 0, got {c.root_depth_max_mm!r}"),
         (c.dataset not in ("synthetic", "synthetic_subjects") or c.batch_size <= c.n_train,
          f"batch_size ({c.batch_size}) must be <= n_train ({c.n_train})"),
         (len(c.ablation_seeds) > 0 and min(c.ablation_seeds) >= 0,
@@ -338,7 +343,7 @@ def default_profile_name() -> str:
 
 
 def check_name(name: str, what: str = "profile") -> str:
-    if name not in PROFILES:
+    if not isinstance(name, str) or name not in PROFILES:
         raise ValueError(f"unknown {what} {name!r}; valid profiles: {', '.join(PROFILES)}")
     return name
 
@@ -360,17 +365,27 @@ def apply_overrides(config: RunConfig, overrides: typing.Iterable[str]) -> RunCo
             raise ValueError(f"override {item!r} is not of the form key=value")
         if key not in types:
             raise ValueError(f"unknown config key {key!r}; valid keys: {sorted(types)}")
+        if key == "profile":   # it would stamp one profile's sizes with another's name
+            raise ValueError(f"override {item!r}: choose the profile by name (--profile NAME)")
         changes[key] = _parse(key, text.strip(), types[key])
     return dataclasses.replace(config, **changes)
+
+
+def parse_bool(value: bool | str, name: str) -> bool:
+    """A bool, or text (``--set``, papermill's ``-p retrain false`` gives "false"): true/1/yes
+    or false/0/no, any case; anything else is a ValueError naming `name`."""
+    if isinstance(value, bool):
+        return value
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text not in ("true", "1", "yes", "false", "0", "no"):
+        raise ValueError(f"{name} must be true or false (true/1/yes, false/0/no), got {value!r}")
+    return text in ("true", "1", "yes")
 
 
 def _parse(key: str, text: str, kind) -> object:
     try:
         if kind is bool:
-            lowered = text.lower()
-            if lowered not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError(text)
-            return lowered in ("true", "1", "yes")
+            return parse_bool(text, key)
         if kind is int:
             return int(text)
         if kind is float:
