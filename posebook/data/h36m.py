@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import zipfile
 from pathlib import Path
 from typing import Callable, Sequence as SequenceType
 
@@ -113,7 +114,7 @@ def find_sequences(root: str | Path, subjects: SequenceType[str],
     if not root.is_dir():
         raise FileNotFoundError(f"Human3.6M root folder not found: {root}")
     sequences = []
-    for subject in subjects:
+    for subject in dict.fromkeys(subjects):      # a subject named twice is indexed once
         h36m_cameras._check(subject, h36m_cameras.CAMERA_IDS[0])
         videos = root / subject / "Videos"
         if not (root / subject).is_dir():
@@ -226,8 +227,13 @@ def load_index(prepared_root: str | Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise FileNotFoundError(f"no prepared Human3.6M index at {path}; run "
                                 f"`posebook prepare-h36m --root <release> --out {prepared_root}`")
-    with np.load(path, allow_pickle=False) as data:
-        return {key: data[key] for key in data.files}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:   # truncated, say
+        raise ValueError(f"prepared Human3.6M index {path} is damaged ({type(error).__name__}: "
+                         f"{str(error)[:120]}); rerun `posebook prepare-h36m --root <release> "
+                         f"--out {prepared_root}` (it reuses the frames)") from None
 
 
 class H36MFrames:

@@ -3,8 +3,8 @@
 For each video (`h36m.find_sequences`) it reads the pose file, checks the frame counts, decodes
 the video once and writes every `stride`-th frame (5 for training subjects, 64 for S9/S11) to
 ``<out>/<subject>/<Action_n>.<camera>/<frame:06d>.jpg`` (0-based frame numbers), then the
-sequence's ``index.npz`` and a ``done.json`` marker. A rerun skips finished sequences and frames
-already on disk; every file is written atomically, so a killed run leaves no partial files.
+sequence's ``index.npz`` and a ``done.json`` marker. A rerun skips finished sequences (a damaged
+marker or index counts as unfinished) and frames already on disk; every file is written atomically, so a killed run leaves no partial files.
 Finally all finished sequences are merged into ``<out>/index.npz`` with the arrays:
 
     subject (N,) str · action (N,) canonical str · action_file (N,) str · camera (N,) str ·
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Callable
 
@@ -110,11 +111,10 @@ def prepare_sequence(seq: h36m.Sequence, out: Path, stride: int, w0: np.ndarray,
     marker = folder / "done.json"
     settings = dict(version=MARKER_VERSION, stride=stride, video=seq.video_path.name,
                     detector=getattr(detector, "name", None))
-    if marker.is_file() and (folder / "index.npz").is_file():
-        done = json.loads(marker.read_text())
-        if all(done.get(k) == v for k, v in settings.items()
-               if k != "detector" or detector is not None):
-            return int(done["n_indexed"])
+    done = _finished(folder)
+    if done is not None and all(done.get(k) == v for k, v in settings.items()
+                                if k != "detector" or detector is not None):
+        return int(done["n_indexed"])
     joints32 = h36m.read_poses_world_mm(seq.pose_path)
     capture = cv2.VideoCapture(str(seq.video_path))
     if not capture.isOpened():
@@ -189,6 +189,25 @@ def prepare_sequence(seq: h36m.Sequence, out: Path, stride: int, w0: np.ndarray,
     return len(frames)
 
 
+def _finished(folder: Path) -> dict | None:
+    """A sequence folder's ``done.json`` when it and the ``index.npz`` beside it are whole, else
+    None (never finished, or damaged: the sequence is prepared again, its frames reused)."""
+    marker, index = folder / "done.json", folder / "index.npz"
+    if not (marker.is_file() and index.is_file()):
+        return None
+    try:
+        done = json.loads(marker.read_text())
+        if not isinstance(done, dict):
+            raise TypeError(f"done.json holds a {type(done).__name__}, not an object")
+        with np.load(index, allow_pickle=False) as part:
+            whole = len(part["frame"]) == int(done["n_indexed"])
+    except (ValueError, OSError, EOFError, KeyError, TypeError, zipfile.BadZipFile) as error:
+        warnings.warn(f"{folder}: damaged done.json or index.npz ({type(error).__name__}: "
+                      f"{str(error)[:80]}); preparing it again")
+        return None
+    return done if whole else None
+
+
 def merge_index(out: Path, sequences: list[h36m.Sequence], w0: np.ndarray) -> Path:
     """Concatenate the finished sequences' indices into ``<out>/index.npz``."""
     keys = ["subject", "action", "action_file", "camera", "frame", "image", "box_xywh_px",
@@ -250,6 +269,9 @@ def prepare(root: str | Path, out: str | Path, subjects=h36m.TRAIN_SUBJECTS + h3
     setting's boxes), or None."""
     from tqdm.auto import tqdm
     root, out = Path(root), Path(out)
+    for name, stride in (("train", train_stride), ("test", test_stride)):
+        if not (isinstance(stride, (int, np.integer)) and stride >= 1):
+            raise ValueError(f"--{name}-stride must be a number of frames >= 1, got {stride!r}")
     w0 = calibration(root, metadata)
     sequences = h36m.find_sequences(root, subjects, cameras, keep_known_bad=keep_known_bad)
     if not sequences:
