@@ -72,8 +72,8 @@ def _alive(pid: int) -> bool:
 class atomic_path:
     """Context manager: yields a temporary path beside `path`; renames it onto `path` on success.
 
-    Nothing is left half-written: on an exception the temporary file is removed and `path` is
-    untouched. The temporary file is named ``.<name>.tmp<pid>``; a process killed before it
+    Nothing is left half-written: on an exception (or a failed rename) the temporary file is
+    removed and `path` is untouched. The temporary file is named ``.<name>.tmp<pid>``; a process killed before it
     could clean up (SIGKILL) leaves it, and the next write of `path` removes it
     (`remove_stale_temps`).  Example::
 
@@ -91,10 +91,14 @@ class atomic_path:
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            os.replace(self.tmp, self.path)
-        else:
+        if exc_type is not None:
             self.tmp.unlink(missing_ok=True)
+            return
+        try:
+            os.replace(self.tmp, self.path)
+        except OSError:              # `path` is a folder, say: the temporary file goes too
+            self.tmp.unlink(missing_ok=True)
+            raise
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

@@ -82,10 +82,19 @@ def load_image(path: str | Path) -> np.ndarray:
     """Read an image file -> (H, W, 3) uint8 RGB; ValueError when it is not a readable image."""
     import cv2
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"image {str(path)!r} does not exist")
+    if not path.is_file():         # reading a FIFO would block, /dev/zero fill the memory
+        what = "a folder" if path.is_dir() else "not a regular file (a pipe or a device?)"
+        raise ValueError(f"image {str(path)!r} is {what}; give an image file")
     data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    except cv2.error as error:     # OpenCV refuses a header claiming > 2^30 pixels
+        limit = "CV_IO_MAX_IMAGE_PIXELS" in str(error)
+        raise ValueError(f"cannot read {str(path)!r} as an image: " + (
+            "its header claims more pixels than OpenCV decodes (CV_IO_MAX_IMAGE_PIXELS, 2^30)"
+            if limit else str(error).strip().splitlines()[-1][:160])) from None
     if image is None:
         raise ValueError(f"cannot read {str(path)!r} as an image (expected PNG, JPEG, BMP, TIFF "
                          f"or another format OpenCV decodes)")
@@ -108,9 +117,10 @@ def camera_for_image(image_size_wh: tuple[int, int], fov_deg: float | None = Non
         if not np.isfinite(focal_px) or focal_px <= 0:
             raise ValueError(f"--focal must be a positive number of pixels, got {focal_px}")
         fov = float(np.degrees(2 * np.arctan(max(width, height) / 2 / focal_px)))
-        if fov > MAX_FOV_DEG:
-            raise ValueError(f"--focal {focal_px:g} px gives a field of view of {fov:.0f} deg "
-                             f"across this {width}x{height} image; at most {MAX_FOV_DEG:g} works")
+        if not 1 <= fov <= MAX_FOV_DEG:      # the bounds of --fov
+            raise ValueError(f"--focal {focal_px:g} px gives a field of view of {fov:.3g} deg "
+                             f"across this {width}x{height} image; it must be in "
+                             f"[1, {MAX_FOV_DEG:g}] deg (as --fov)")
         note = f"given focal length {focal_px:g} px ({side} FOV {fov:.1f} deg)"
     else:
         fov = DEFAULT_FOV_DEG if fov_deg is None else float(fov_deg)
@@ -288,6 +298,9 @@ def output_paths(out_html: str | Path, force: bool = False) -> tuple[Path, Path]
         if parent.exists() and not parent.is_dir():
             raise ValueError(f"--out {str(out_html)!r}: {str(parent)!r} is a file, not a folder")
     for path in (out_html, out_json):
+        if path.exists() and not path.is_file():      # --force replaces files only
+            raise ValueError(f"--out {str(out_html)!r}: {str(path)!r} is a folder or another "
+                             f"non-file; choose another --out")
         if path.exists() and not force and not _written_by_predict(path):
             raise ValueError(f"{str(path)!r} exists and was not written by posebook predict; "
                              f"choose another --out or pass --force to replace it")
