@@ -243,8 +243,9 @@ class TorchvisionDetector:
                 raise FileNotFoundError(f"detector weights file {str(path)!r} does not exist "
                                         f"(leave it out to use torchvision's published weights)")
         model = torchvision.models.get_model(arch, weights=None, weights_backbone=None)
+        state = weights.read_state_dict(path)    # ValueError: not a weights file, or unsafe
         try:
-            model.load_state_dict(weights.read_state_dict(path))
+            model.load_state_dict(state)
         except Exception as error:  # noqa: BLE001 - re-raised with the file and arch named
             raise ValueError(f"detector weights {str(path)!r} do not fit torchvision {arch!r}: "
                              f"{str(error).splitlines()[0]}") from error

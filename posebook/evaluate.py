@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import metrics, report, runs, runtime
+from . import checkpoint, metrics, report, runs, runtime
 from .data import sources
 from .profiles import RunConfig
 
@@ -108,13 +108,26 @@ def _models(run_dir: Path, device: str, model=None) -> tuple[list, list[str], li
     run = runs.load(run_dir)
     state_step = run.state()["step"]
     names = run.snapshot_names()
-    models = [runs.load_model(run_dir, n, device)[0] for n in names]
+    models = [_snapshot_model(run, n, device) for n in names]
     steps = [run.state(n)["step"] for n in names]
     if steps and steps[-1] == state_step:
         return models, names, list(range(len(models))), len(models) - 1
     models.append(model.eval() if model is not None
                   else runs.load_model(run_dir, runs.LAST, device)[0])
     return models, [*names, runs.LAST], list(range(len(names))), len(models) - 1
+
+
+def _snapshot_model(run, name: str, device):
+    """The model of snapshot `name`; ValueError when it was made with another config than the
+    run's (a file copied in from another run must not join the ensemble)."""
+    model, config = runs.load_model(run.path, name, device)
+    diff = checkpoint.config_diff(config, run.config)
+    if diff:
+        key, (theirs, ours) = next(iter(diff.items()))
+        raise ValueError(f"{run.checkpoint_path(name)} is not a snapshot of this run: its config "
+                         f"differs from the run's in {', '.join(diff)} ({key} {theirs!r}, the "
+                         f"run's {ours!r}); remove it to evaluate the run")
+    return model
 
 
 def choose_members(models: list, names: list[str], snaps: list[int], last: int,

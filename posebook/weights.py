@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
 import socket
 from pathlib import Path
 
@@ -88,13 +89,28 @@ def hf_hub_file(repo_id: str, filename: str = "model.safetensors", download: boo
 
 def read_state_dict(path: Path) -> dict:
     """A state dict from a ``.safetensors`` or ``torch.save`` file (a nested "state_dict" or
-    "model" entry is unwrapped)."""
+    "model" entry is unwrapped). ValueError when the file is no such thing: damaged, text, or a
+    pickle holding objects other than tensors (refused unread: it could run code)."""
     path = Path(path)
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-        return load_file(str(path))
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - junk fails in many ways (KeyError, ...)
+        # torch's message opens with advice to load unsafely; the reason follows the unpickler's
+        text = str(error).rpartition("WeightsUnpickler error:")[2]
+        reason = next((line.strip() for line in text.splitlines() if line.strip()), "")[:160]
+        if isinstance(error, pickle.UnpicklingError) and "global" in reason.lower():
+            raise ValueError(f"refusing to load weights file {path}: it holds objects other "
+                             f"than tensors, which could run code ({reason})") from None
+        raise ValueError(f"weights file {path} is damaged or not a weights file "
+                         f"({type(error).__name__}: {reason})") from None
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and key in state and isinstance(state[key], dict):
             state = state[key]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"weights file {path} holds no state dict (name -> tensor); got "
+                         f"{type(state).__name__}")
     return state
