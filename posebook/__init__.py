@@ -13,7 +13,7 @@ it, and that it names every module of the tree:
     4 data         data detect
     5 model        model
     6 metrics      metrics loss
-    7 runs         runs checkpoint report
+    7 runs         runs runlock history checkpoint report
     8 tasks        train evaluate predict ablation table2 real_frames
     9 reading      viz book choices cli __main__
 
@@ -42,7 +42,7 @@ Where does X live?
 - MPJPE, PA-MPJPE, protocol 1: `metrics`; the training loss: `loss`
 - a run folder (its file names, lock, start/resume/overwrite, writes: `runs.RunFolder`; find,
   read, load a checkpoint's model): `runs`, `checkpoint`; what a
-  run records as it trains (curves, mean-pose sums, time): `runs.History`
+  run records as it trains (curves, mean-pose sums, time): `history.History`
 - training (`train.run_cached`, the book's main run `train.book_run`; the model, optimizer,
   step and loop: `train.Trainer`): `train`
 - evaluation, flip TTA, the snapshot ensemble, metrics.json's writer: `evaluate`

@@ -105,6 +105,37 @@ def _reason(error: Exception, prefer: str = "") -> str:
     return f"{type(error).__name__}: {chosen[:160]}".rstrip(": ")
 
 
+# what every checkpoint holds (a snapshot: these only), and what last.pt adds for --resume
+ENTRIES = ("config", "step", "model")
+RESUME_ENTRIES = (*ENTRIES, "optimizer", "torch_rng", "history", "pose_sum", "pose_count")
+
+
+def checked(state, file: str | Path, keys=ENTRIES) -> dict:
+    """`state`, a loaded checkpoint of `file`, when it has every entry of `keys`, a config
+    and finite weights (training never saves others); else ValueError naming the file."""
+    if not isinstance(state, dict):
+        raise ValueError(f"checkpoint {file} is not a posebook checkpoint (no entries)")
+    missing = [key for key in keys if key not in state]
+    if "pose_count" in state and "pose_sum" not in state:
+        missing.append("pose_sum")
+    if missing:
+        raise ValueError(f"checkpoint {file} is damaged or not a posebook checkpoint: it has "
+                         f"no {', '.join(repr(k) for k in missing)}")
+    if "config" in keys:
+        try:
+            RunConfig.from_dict(state["config"])
+        except (AttributeError, TypeError, ValueError) as error:
+            raise ValueError(f"checkpoint {file} holds no valid config ({error})") from None
+    if "model" in keys:
+        weights = state["model"]
+        bad = [k for k, v in weights.items() if torch.is_tensor(v) and v.is_floating_point()
+               and not torch.isfinite(v).all()] if isinstance(weights, dict) else ["model"]
+        if bad:
+            raise ValueError(f"checkpoint {file} is damaged: non-finite weights (NaN or inf) "
+                             f"in {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''}")
+    return state
+
+
 def config_diff(saved: RunConfig | dict, wanted: RunConfig | dict) -> dict[str, tuple]:
     """{key: (saved value, wanted value)} for every field that differs.
 

@@ -73,7 +73,8 @@ class atomic_path:
     """Context manager: yields a temporary path beside `path`; renames it onto `path` on success.
 
     Nothing is left half-written: on an exception (or a failed rename) the temporary file is
-    removed and `path` is untouched. The temporary file is named ``.<name>.tmp<pid>``; a process killed before it
+    removed and `path` is untouched; an OSError that names no file (a full disk) is raised again
+    naming `path`. The temporary file is named ``.<name>.tmp<pid>``; a process killed before it
     could clean up (SIGKILL) leaves it, and the next write of `path` removes it
     (`remove_stale_temps`).  Example::
 
@@ -93,6 +94,8 @@ class atomic_path:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
             self.tmp.unlink(missing_ok=True)
+            if isinstance(exc, OSError) and not exc.filename and exc.errno:   # a full disk
+                raise OSError(exc.errno, exc.strerror, str(self.path)) from exc
             return
         try:
             os.replace(self.tmp, self.path)

@@ -17,14 +17,17 @@ a folder separator a path used as given. Nothing falls back to another folder:
 ``/no/such/dir/x`` is an error, never ``runs/x``.
 
 One process writes a run (`runtime.Process.is_writer`; the others of a torchrun job only read).
-It holds `lock(path)`: an exclusive ``flock`` on ``runs/.<name>.lock`` (beside the folder, so
-deleting the folder keeps the lock). The operating system releases it when the process ends,
-even by SIGKILL, so a stale lock cannot block a later run.
+It holds `lock(path)` (`runlock`): an exclusive lock on ``runs/.<name>.lock`` that the operating
+system releases when the process ends, even by SIGKILL.
+
+Nothing of an old run is lost before the new one has its first checkpoint: `begin` of a fresh
+run moves an old run aside (``runs/.<name>.previous``) and the first ``last.pt`` deletes it; a
+run that fails before then is removed and the old one put back (a SIGKILLed one: by the next
+`RunFolder.open` of that name). A folder that holds no run (no config.json) is never deleted.
 """
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -32,10 +35,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
-from . import checkpoint, paths, skeleton
+from . import checkpoint, paths
 from .profiles import RunConfig
+from .runlock import RunLocked, lock  # noqa: F401 (runs.lock, runs.RunLocked: the folder's lock)
 
 CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.json"
@@ -44,10 +46,7 @@ METRICS_TABLE_FILE = "metrics.md"
 CHECKPOINTS = "checkpoints"
 LAST = "last"                  # checkpoints/last.pt
 SNAPSHOT = "snapshot_"         # checkpoints/snapshot_<k>.pt
-
-
-class RunLocked(RuntimeError):
-    """Another process is writing this run folder."""
+PREVIOUS = ".previous"         # runs/.<name>.previous: the old run while a new one starts
 
 
 def folder(name: str) -> Path:
@@ -79,7 +78,8 @@ def newest(runs_dir: str | os.PathLike | None = None) -> Path | None:
     """The run folder under `runs_dir` (default `paths.runs_dir()`) whose checkpoints/last.pt
     was written last, or None."""
     found = sorted((p.stat().st_mtime, p.parent.parent) for p in
-                   Path(runs_dir or paths.runs_dir()).glob(f"*/{CHECKPOINTS}/{LAST}.pt"))
+                   Path(runs_dir or paths.runs_dir()).glob(f"*/{CHECKPOINTS}/{LAST}.pt")
+                   if not p.parent.parent.name.startswith("."))   # not a run moved aside
     return found[-1][1] if found else None
 
 
@@ -94,55 +94,6 @@ def checkpoint_run(checkpoint_file: str | os.PathLike) -> Path:
 
 
 # --- writing a run ------------------------------------------------------------------------------
-@dataclass(eq=False)
-class History:
-    """What a run records as it trains (`RunFolder.save_last` writes it): the curves of
-    history.json and, in the checkpoint beside them, the mean-pose sums and the training time.
-
-    step, lr: one entry per update (its index, its learning rate); loss: mm, one per update,
-    appended once the losses reach the host; val_step, val_mpjpe_mm: one per validation;
-    images_per_s: [the run's rate], set at the end. pose_sum: (J, 3) float64 sum of the
-    root-relative training poses (mm) and pose_count their number (evaluate's mean-pose
-    baseline). seconds: training time so far (the resumed runs' included).
-    """
-    step: list = field(default_factory=list)
-    loss: list = field(default_factory=list)
-    lr: list = field(default_factory=list)
-    val_step: list = field(default_factory=list)
-    val_mpjpe_mm: list = field(default_factory=list)
-    images_per_s: list = field(default_factory=list)
-    pose_sum: torch.Tensor = field(
-        default_factory=lambda: torch.zeros(skeleton.N_JOINTS, 3, dtype=torch.float64))
-    pose_count: int = 0
-    seconds: float = 0.0
-
-    CURVES = ("step", "loss", "lr", "val_step", "val_mpjpe_mm", "images_per_s")
-
-    def add_update(self, step: int, lr: float, joints_cam_mm: torch.Tensor) -> None:
-        """Update `step` at learning rate `lr` on the (B, J, 3) host poses `joints_cam_mm`."""
-        rel = joints_cam_mm.double()
-        self.pose_sum += (rel - rel[:, :1]).sum(0)
-        self.pose_count += len(rel)
-        self.step.append(step)
-        self.lr.append(lr)
-
-    def add_validation(self, step: int, mpjpe_mm: float) -> None:
-        self.val_step.append(step)
-        self.val_mpjpe_mm.append(mpjpe_mm)
-
-    def state_dict(self) -> dict:
-        """The checkpoint's entries: "history" (history.json), "pose_sum", "pose_count",
-        "seconds"."""
-        return {"history": {k: getattr(self, k) for k in self.CURVES},
-                "pose_sum": self.pose_sum, "pose_count": self.pose_count, "seconds": self.seconds}
-
-    @classmethod
-    def from_state(cls, state: dict) -> History:
-        """The History of a checkpoint (`state_dict`'s entries)."""
-        return cls(**state["history"], pose_sum=state["pose_sum"],
-                   pose_count=int(state["pose_count"]), seconds=float(state.get("seconds", 0.0)))
-
-
 @dataclass(frozen=True)
 class RunFolder:
     """The files of one run folder, as the training process writes them.
@@ -160,6 +111,7 @@ class RunFolder:
 
     path: Path
     writer: bool = True
+    _started: dict = field(default_factory=dict, compare=False, repr=False)  # by `begin`
 
     @classmethod
     @contextlib.contextmanager
@@ -168,41 +120,106 @@ class RunFolder:
         """``runs/<name>`` for training, locked while the block runs (writer only; RunLocked
         while another process writes it). resume: FileNotFoundError without a last checkpoint.
         Neither resume nor overwrite: ValueError when it already holds a run (the writer
-        decides; the other processes follow it)."""
+        decides; the other processes follow it). ValueError, whatever the flags, when the
+        folder is a link or holds files but no run. A run the block started (`begin`) and
+        that has no last.pt when the block fails is removed, and the run it replaced put
+        back."""
         run = cls(folder(name), writer)
         with lock(run.path) if writer else contextlib.nullcontext():
+            if writer:
+                run._recover()
             last = run.checkpoint_path()
             if resume and not last.is_file():
                 raise FileNotFoundError(f"--resume: no checkpoint at {last}")
-            if writer and not resume and not overwrite and (last.is_file() or run.evaluated):
-                raise ValueError(f"run folder {run.path} already holds a run; use --resume to "
-                                 f"continue it or --overwrite to start again")
-            yield run
+            if writer and not resume:
+                run._check_replaceable(overwrite)
+            try:
+                yield run
+            except BaseException:
+                run._undo()
+                raise
+            run._commit()
+
+    def _check_replaceable(self, overwrite: bool) -> None:
+        """ValueError unless a fresh run may replace what `path` holds: nothing, a run
+        (with `overwrite`, or one killed before its first checkpoint)."""
+        path = self.path
+        if path.is_symlink():
+            raise ValueError(f"run folder {path} is a link (to {os.readlink(path)}); posebook "
+                             f"does not start or replace runs through links: remove the link, "
+                             f"or point POSEBOOK_RUNS at the other folder")
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"run folder {path} is a file, not a folder; choose another --name")
+        if path.is_dir() and not is_run(path) and any(path.iterdir()):
+            raise ValueError(f"{path} holds files but no posebook run (no {CONFIG_FILE}); "
+                             f"nothing was deleted: choose another --name or move it away")
+        if not overwrite and (self.has_checkpoint() or self.evaluated):
+            raise ValueError(f"run folder {path} already holds a run; use --resume to "
+                             f"continue it or --overwrite to start again")
+
+    def _previous(self) -> Path:
+        return self.path.with_name(f".{self.path.name}{PREVIOUS}")
+
+    def _recover(self) -> None:
+        """A process killed while it replaced this run left the old one aside: keep the new
+        run if it got its first last.pt, else put the old one back."""
+        previous = self._previous()
+        if not previous.is_dir() or previous.is_symlink():
+            return
+        if self.has_checkpoint():
+            shutil.rmtree(previous)
+            return
+        if self.path.is_dir() and not self.path.is_symlink():
+            shutil.rmtree(self.path)
+        os.rename(previous, self.path)
+
+    def _undo(self) -> None:
+        """The block failed: remove the run `begin` started unless it has a last.pt, and put
+        back the run it replaced."""
+        if not self._started or self.has_checkpoint():
+            self._commit()
+            return
+        self._started.clear()
+        if self.path.is_dir():
+            shutil.rmtree(self.path)
+        if self._previous().is_dir():
+            os.rename(self._previous(), self.path)
+
+    def _commit(self) -> None:
+        """The new run has its first last.pt: the old one it replaced is deleted."""
+        if self._started.pop("replacing", False):
+            shutil.rmtree(self._previous(), ignore_errors=True)
 
     def resume_state(self, config: RunConfig) -> dict:
-        """The last checkpoint's training state; ValueError listing the differing keys when it
-        was made with another config."""
+        """The last checkpoint's training state; ValueError naming the file when an entry
+        `--resume` needs is missing, or listing the differing keys when it was made with
+        another config."""
         last = self.checkpoint_path()
-        state = checkpoint.load(last)
+        state = checkpoint.checked(checkpoint.load(last), last, checkpoint.RESUME_ENTRIES)
         checkpoint.check_same_config(state["config"], config, f"checkpoint {last}")
         return state
 
     def begin(self, config: RunConfig, fresh: bool) -> None:
-        """Start writing `config`'s run: a `fresh` run first deletes whatever the folder held
-        (call it once the new run's model and data are built, so an invalid run keeps the
-        old one); then config.json."""
+        """Start writing `config`'s run (call it once the new run's model and data are built,
+        so an invalid run keeps the old one): a `fresh` run moves an old run aside (deleted by
+        the first `save_last`; put back when the `open` block fails before it); then
+        config.json."""
         if not self.writer:
             return
-        if fresh and self.path.exists():
-            shutil.rmtree(self.path)
+        if fresh:
+            self._started["fresh"] = True
+            if self.path.exists():
+                os.rename(self.path, self._previous())
+                self._started["replacing"] = True
         self.path.mkdir(parents=True, exist_ok=True)
         paths.write_text_atomic(self.path / CONFIG_FILE, config.to_json())
 
     def save_last(self, state: dict) -> None:
         """checkpoints/last.pt (a `Trainer.state_dict`, atomic) and history.json (its
-        "history")."""
+        "history"). The first one deletes the run this one replaced."""
         if self.writer:
             checkpoint.save(self.checkpoint_path(), state)
+            self._commit()
             paths.write_text_atomic(self.path / HISTORY_FILE, json.dumps(state["history"]))
 
     def save_snapshot(self, k: int, state: dict) -> None:
@@ -232,9 +249,10 @@ class RunFolder:
         return [stem for _, stem in sorted(numbered)]
 
     def saved_config(self) -> dict | None:
-        """config.json as saved (a dict: keys an older posebook wrote are kept), or None."""
+        """config.json as saved (a dict: keys an older posebook wrote are kept), or None;
+        ValueError naming the file when it is not a JSON object."""
         file = self.path / CONFIG_FILE
-        return _read_json(file) if file.is_file() else None
+        return _read_json(file, dict) if file.is_file() else None
 
     @property
     def evaluated(self) -> bool:
@@ -243,7 +261,7 @@ class RunFolder:
 
     def metrics(self) -> dict:
         """metrics.json as a dict, {} until the run is evaluated."""
-        return _read_json(self.path / METRICS_FILE) if self.evaluated else {}
+        return _read_json(self.path / METRICS_FILE, dict) if self.evaluated else {}
 
     def metrics_mtime_ns(self) -> int | None:
         """When metrics.json was written (ns), None before: a cache stamp for derived files."""
@@ -289,8 +307,10 @@ class Run:
         return snapshot_names(self.path)
 
     def state(self, which: str = LAST) -> dict:
-        """checkpoints/<which>.pt, loaded safely (`checkpoint.load`)."""
-        return checkpoint.load(self.checkpoint_path(which))
+        """checkpoints/<which>.pt, loaded safely (`checkpoint.load`) and checked: ValueError
+        naming the file when it lacks an entry every checkpoint has (`checkpoint.ENTRIES`)."""
+        file = self.checkpoint_path(which)
+        return checkpoint.checked(checkpoint.load(file), file)
 
     def progress_note(self) -> str | None:
         """None for a finished run, else e.g. "runs/x has not finished (step 150 of 400)"."""
@@ -304,8 +324,17 @@ class Run:
 def load(name_or_dir: str | os.PathLike) -> Run:
     """Config, metrics and history of a run (`resolve` rules)."""
     run = RunFolder(resolve(name_or_dir))
-    config = RunConfig.from_dict(run.saved_config())
+    config = config_of(run.saved_config(), run.path / CONFIG_FILE)
     return Run(config, run.metrics(), run.history(), run.path)
+
+
+def config_of(saved: dict, where: str | os.PathLike) -> RunConfig:
+    """The RunConfig of a saved config dict; ValueError naming `where` (a file) when it is
+    not one (unknown keys, ...)."""
+    try:
+        return RunConfig.from_dict(saved)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{where}: {error}") from None
 
 
 def read_metrics(name_or_dir: str | os.PathLike) -> dict:
@@ -339,9 +368,7 @@ def load_model(source: str | os.PathLike, which: str = LAST, device="cpu"):
 
     path = Path(source)
     file = path if path.is_file() else RunFolder(resolve(source)).checkpoint_path(which)
-    state = checkpoint.load(file)
-    if not isinstance(state, dict) or "config" not in state or "model" not in state:
-        raise ValueError(f"{file} is not a posebook checkpoint (no config and model weights)")
+    state = checkpoint.checked(checkpoint.load(file), file, ("config", "model"))
     config = RunConfig.from_dict(state["config"])
     # the checkpoint holds every weight: skip the search for ImageNet weights (and its warning)
     net = model_lib.build(config.replace(pretrained="none", require_pretrained=False))
@@ -353,35 +380,13 @@ def load_model(source: str | os.PathLike, which: str = LAST, device="cpu"):
     return net.to(device).eval(), config
 
 
-@contextlib.contextmanager
-def lock(run_dir: str | os.PathLike):
-    """Hold the exclusive write lock of `run_dir` (see the module docstring); RunLocked when
-    another process holds it."""
-    run_dir = Path(run_dir)
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = run_dir.with_name(f".{run_dir.name}.lock")
-    with open(lock_path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            raise RunLocked(f"run folder {run_dir} is being written by another process "
-                            f"(pid {holder}); wait for it to end or choose another --name"
-                            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        try:
-            yield run_dir
-        finally:
-            handle.truncate(0)
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _read_json(path: Path) -> dict:
+def _read_json(path: Path, kind: type | None = None):
+    """The JSON value of `path`; ValueError naming it when it is not valid JSON, or not of
+    `kind` (dict: a JSON object)."""
     try:
-        return json.loads(path.read_text())
+        value = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{path} is not valid JSON ({error})") from error
+    if kind is not None and not isinstance(value, kind):
+        raise ValueError(f"{path} should hold a JSON object, but holds {json.dumps(value)[:40]}")
+    return value

@@ -108,6 +108,22 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def die_with_parent(parent_pid: int) -> None:
+    """In a worker forked by `parent_pid` (a frame-cache renderer, a DataLoader worker): have
+    Linux kill it (SIGKILL) when its parent dies, so no worker outlives a killed run, blocked
+    forever on a pipe nobody reads; it exits at once if the parent is gone already. Elsewhere
+    than Linux: nothing."""
+    import ctypes
+    import signal
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL))   # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:           # died before the line above
+        os._exit(1)
+
+
 MAX_LOADER_WORKERS = 16
 
 

@@ -5,7 +5,7 @@ snapshot ensemble of the weights at the last learning-rate minima.
 start, resume or overwrite, and every file it holds), lets a `Trainer` fit, then evaluates.
 The `Trainer` owns the model, optimizer, step and loop; the model comes prepared for training
 (`model.for_training`), the items, validation split and loader from `data.training`, the record
-of the run is a `runs.History`, and what it saves goes through the folder.
+of the run is a `history.History`, and what it saves goes through the folder.
 
 Resuming is exact: the data order is a pure function of (seed, step) -- each epoch is the
 permutation ``np.random.default_rng([seed, epoch])``, `data.training` -- the augmentation a pure function of
@@ -27,6 +27,7 @@ import torch
 
 from . import checkpoint, profiles, runs, runtime, schedule
 from .data import sources
+from .history import History
 from .loss import l1_loss
 from .progress import ProgressLog
 from .profiles import RunConfig
@@ -59,7 +60,7 @@ class Trainer:
     folder: where it saves (a `runs.RunFolder`, or its path: then written only when `process`
     writes). process: this process (default `runtime.process(config)`), whose device it uses.
     data: the run's `training.TrainingData` (items, validation split, loader); history: its
-    `runs.History` (curves, mean-pose sums, time)."""
+    `history.History` (curves, mean-pose sums, time)."""
 
     def __init__(self, config: RunConfig, folder: runs.RunFolder | str | Path,
                  progress: bool | str = True, process: runtime.Process | None = None):
@@ -84,7 +85,7 @@ class Trainer:
         self.step = 0
         self.losses: list[torch.Tensor] = []   # the latest steps' losses, still on the device
         self.loss_fetch_every = LOSS_FETCH_EVERY   # fetch_losses after this many are pending
-        self.history = runs.History()
+        self.history = History()
         # what initialised the backbone (ImageNet weights file or random), stamped into metrics
         self.backbone_weights = getattr(self.model.backbone, "weights_source", "unknown")
 
@@ -102,7 +103,7 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
-        self.step, self.history = int(state["step"]), runs.History.from_state(state)
+        self.step, self.history = int(state["step"]), History.from_state(state)
         self.backbone_weights = state.get("backbone_weights", self.backbone_weights)
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])

@@ -73,7 +73,9 @@ def test_open_begin_and_save_write_the_run_files(runs_dir):
             pass
     with runs.RunFolder.open("r") as folder:
         folder.begin(config, fresh=True)
-        folder.save_last({"step": 3, "history": {"loss": [1.0, 2.0]}, "config": config.to_dict()})
+        folder.save_last({"step": 3, "history": {"loss": [1.0, 2.0]}, "config": config.to_dict(),
+                          "model": {}, "optimizer": {}, "torch_rng": torch.get_rng_state(),
+                          "pose_sum": torch.zeros(17, 3), "pose_count": 0})
         folder.save_snapshot(0, {"step": 2})
         folder.save_snapshot(10, {"step": 3})
         assert not folder.evaluated and folder.metrics() == {} and folder.metrics_mtime_ns() is None

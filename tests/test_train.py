@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from posebook import checkpoint, profiles, progress, runs, schedule, train
+from posebook import checkpoint, profiles, progress, schedule, train
 from posebook.data import training
+from posebook.history import History
 
 
 class TestSchedule:
@@ -263,7 +264,7 @@ def test_resolve_is_overrides_validation_ablation_length_then_epochs():
 
 def test_checkpoint_entries_stay_those_of_saved_runs(tmp_path):
     """A Trainer's state has the entries, in the order, that saved checkpoints have (so they
-    load), and its `runs.History` comes back from them unchanged."""
+    load), and its `history.History` comes back from them unchanged."""
     trainer = train.Trainer(_tiny_config(n_val=0), tmp_path, progress=False)
     for batch in trainer.data.loader([0, 1]):
         trainer.update(batch)
@@ -275,7 +276,7 @@ def test_checkpoint_entries_stay_those_of_saved_runs(tmp_path):
                                       "images_per_s"]
     assert state["history"]["step"] == [0, 1] and len(state["history"]["loss"]) == 2
     assert state["pose_count"] == 16 and state["pose_sum"].shape == (17, 3)
-    again = runs.History.from_state(state).state_dict()
+    again = History.from_state(state).state_dict()
     assert again["history"] == state["history"] and again["pose_count"] == 16
     assert torch.equal(again["pose_sum"], state["pose_sum"])
 

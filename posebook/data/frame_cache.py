@@ -21,6 +21,7 @@ import hashlib
 import json
 import math
 import multiprocessing
+import os
 import shutil
 import warnings
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import crop, paths
+from .. import crop, paths, runtime
 from ..camera import Camera
 
 CACHE_VERSION = 1
@@ -191,9 +192,16 @@ def _render_into_file(frames, input_px: int, file, workers: int) -> dict:
         parts = [_render_file_chunk(frames, input_px, file, a, b) for a, b in chunks]
     else:
         context = multiprocessing.get_context("fork")
-        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-            parts = list(pool.map(_render_file_chunk, *zip(*[(frames, input_px, file, a, b)
-                                                             for a, b in chunks])))
+        try:
+            with concurrent.futures.ProcessPoolExecutor(
+                    workers, mp_context=context, initializer=runtime.die_with_parent,
+                    initargs=(os.getpid(),)) as pool:
+                parts = list(pool.map(_render_file_chunk, *zip(
+                    *[(frames, input_px, file, a, b) for a, b in chunks])))
+        except concurrent.futures.BrokenExecutor:   # BrokenProcessPool
+            raise OSError(f"frame cache {file}: a rendering process was killed (by the "
+                          f"system, out of memory?); run again, or set frame_cache_gb=0 to "
+                          f"render frames on the fly") from None
     return {k: np.concatenate([part[k] for part in parts]) for k in META_KEYS}
 
 

@@ -13,6 +13,7 @@ the same batches as an uninterrupted one.
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,13 +94,20 @@ class TrainingData:
             self.train, batch_sampler=RunBatches(c.seed, len(self.train), c.batch_size, steps),
             num_workers=workers, collate_fn=getattr(self.train, "collate", None),
             pin_memory=self.device.type == "cuda", prefetch_factor=4 if workers else None,
-            generator=torch.Generator().manual_seed(c.seed))  # leaves the global RNG alone
+            generator=torch.Generator().manual_seed(c.seed),  # leaves the global RNG alone
+            worker_init_fn=functools.partial(_die_with_run, os.getpid()) if workers else None)
 
     def render(self, batch: dict) -> dict:
         """A collated `gpu_items.GpuPathItems` batch rendered on the device (gpu_augment)."""
         if self.bank is None and self.config.occlusion_p > 0:
             self.bank = gpu.OccluderBank(self.dataset.occluders, self.device)
         return gpu_items.render(batch, self.bank, self.device)
+
+
+def _die_with_run(run_pid: int, worker_id: int) -> None:
+    """A loader worker ends when the run's process does, even by SIGKILL (no orphan, no
+    traceback from it on the terminal)."""
+    runtime.die_with_parent(run_pid)
 
 
 def training_data(config: RunConfig, device: torch.device) -> TrainingData:
