@@ -40,8 +40,8 @@ Where does X live?
 - the network (backbone, heads, soft-argmax, flip TTA): `model`; as a run trains it
   (batch-norm momentum, channels-last, compile): `model.for_training`, `model.compiled`
 - MPJPE, PA-MPJPE, protocol 1: `metrics`; the training loss: `loss`
-- a run folder (its file names, lock, start/resume/overwrite, writes: `runs.RunFolder`; find,
-  read, load a checkpoint's model): `runs`, `checkpoint`; what a
+- a run folder (its file names, start/resume/overwrite, writes: `runs.RunFolder`; find,
+  read, load a checkpoint's model): `runs`, `checkpoint`; its write lock: `runlock`; what a
   run records as it trains (curves, mean-pose sums, time): `history.History`
 - training (`train.run_cached`, the book's main run `train.book_run`; the model, optimizer,
   step and loop: `train.Trainer`): `train`

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"posebook {args.command}: not available ({args.module_name} is missing)",
               file=sys.stderr)
         return 2
-    from .runs import RunLocked
+    from .runlock import RunLocked
 
     try:
         return int(args.module.run(args) or 0)
