@@ -147,11 +147,9 @@ def default_jobs(base: RunConfig) -> int:
     """Runs to train side by side on a CPU-only machine with num_threads set: CPU cores //
     (num_threads + loader workers), i.e. one core per compute thread and per loader process;
     else 1. With num_workers = -1 the loader takes every core but one, so that is 1 run."""
-    import os
-
     if runtime.pick_device(base).type != "cpu" or base.num_threads < 1:
         return 1
-    return max(1, (os.cpu_count() or 1) // (base.num_threads + runtime.loader_workers(base)))
+    return max(1, runtime.usable_cores() // (base.num_threads + runtime.loader_workers(base)))
 
 
 def _warm(args) -> None:

@@ -138,7 +138,7 @@ class RunFolder:
             except BaseException:
                 run._undo()
                 raise
-            run._commit()
+            run._undo()     # a block that never saved a last.pt does not cost the old run
 
     def _check_replaceable(self, overwrite: bool) -> None:
         """ValueError unless a fresh run may replace what `path` holds: nothing, a run
@@ -174,8 +174,8 @@ class RunFolder:
         os.rename(previous, self.path)
 
     def _undo(self) -> None:
-        """The block failed: remove the run `begin` started unless it has a last.pt, and put
-        back the run it replaced."""
+        """The block ended (failed, or returned before the new run saved a last.pt): remove
+        the run `begin` started unless it has a last.pt, and put back the run it replaced."""
         if not self._started or self.has_checkpoint():
             self._commit()
             return

@@ -117,9 +117,10 @@ class Trainer:
         finite = torch.stack([torch.isfinite(p).all() for p in params]).tolist()   # one copy
         bad = [n for n, ok in zip(names, finite) if not ok]
         if bad:
-            raise NonFiniteLoss(f"non-finite weights after step {self.step} ({bad[:3]}); "
-                                f"kept the last good checkpoint "
-                                f"{self.folder.checkpoint_path()}")
+            last = self.folder.checkpoint_path()
+            kept = (f"kept the last good checkpoint {last}" if last.is_file()
+                    else "no checkpoint was saved before it")
+            raise NonFiniteLoss(f"non-finite weights after step {self.step} ({bad[:3]}); {kept}")
         if snapshot is None:
             self.folder.save_last(self.state_dict())
         else:

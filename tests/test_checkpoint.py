@@ -37,6 +37,11 @@ def test_a_synthetic_run_from_mirror_image_people_is_not_reused():
         "data_version": (1, profiles.DATA_VERSION)}
     with pytest.raises(ValueError, match="data_version must be 2"):
         profiles.RunConfig.from_dict(old).validate()
+    from posebook.data import sources           # nor is such a run evaluated on new people
+    for dataset in ("synthetic", "synthetic_subjects"):
+        stale = profiles.RunConfig.from_dict({**old, "dataset": dataset, "data_version": 1})
+        with pytest.raises(ValueError, match="data_version 1 .*mirror images"):
+            sources.for_config(stale).frames("test")
     h36m = profiles.get("paper").replace(h36m_root="/data/h36m").to_dict()
     del h36m["data_version"]
     assert checkpoint.config_diff(h36m, profiles.RunConfig.from_dict(h36m)) == {}

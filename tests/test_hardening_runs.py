@@ -309,3 +309,16 @@ def test_C24_C75_runs_folder_a_file_and_a_run_folder_that_is_a_link(runs_dir, tm
     monkeypatch.setenv("POSEBOOK_RUNS", str(runsfile))
     code, err = posebook(capsys, "train", "--name", "x", *TINY)
     assert code == 2 and one_line(err) and f"runs folder {runsfile} is a file" in err
+
+
+def test_D2_a_block_that_returns_before_the_first_checkpoint_keeps_the_old_run(tiny_run,
+                                                                              runs_dir):
+    """`RunFolder.open` promises the old run until the new one has its first last.pt, also
+    when the caller's block ends normally without saving (review of 2026-12-06)."""
+    from posebook import profiles
+    old = shutil.copytree(tiny_run, runs_dir / "ow9")
+    before = snapshot_of(old)
+    config = profiles.get("smoke")
+    with runs.RunFolder.open("ow9", overwrite=True) as folder:
+        folder.begin(config, fresh=True)
+    assert snapshot_of(old) == before

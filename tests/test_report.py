@@ -89,6 +89,9 @@ def test_real_frames_verdict_says_what_the_run_trained_on_and_if_it_saw_the_subj
     facing = sentences.real_frames_verdict(
         {**real, "per_frame_facing_deg": {"a": 170.0, "b": 20.0}}, _metrics())
     assert "by more than 90° on 1 of 2 frames (median 95°)" in facing
+    subjects = sentences.real_frames_verdict(real, _metrics("synthetic_subjects"))
+    assert "synthetic subjects S1, S5" in subjects      # named like Human3.6M's, not the same
+    assert "not held out" not in subjects               # people: the real S1 was never seen
 
 
 def test_real_frames_verdict_without_a_mean_pose():

@@ -99,9 +99,11 @@ def test_open_begin_and_save_write_the_run_files(runs_dir):
     with runs.RunFolder.open("r", overwrite=True) as again:
         assert again.evaluated                          # nothing deleted yet
         again.begin(config, fresh=True)
-    assert sorted(p.name for p in path.iterdir()) == ["config.json"]
-    with pytest.raises(FileNotFoundError, match="has no metrics.json"):
-        runs.read_metrics("r")
+        assert sorted(p.name for p in path.iterdir()) == ["config.json"]   # the old one aside
+    # the block saved no last.pt: the old run is back (kept until the new one's first one)
+    assert runs.read_metrics("r") == {"test": {"mpjpe_mm": 1.5}}
+    assert sorted(p.name for p in (path / "checkpoints").iterdir()) == [
+        "last.pt", "snapshot_0.pt", "snapshot_10.pt"]
 
 
 def test_a_reading_folder_writes_nothing(runs_dir):

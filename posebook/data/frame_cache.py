@@ -77,7 +77,8 @@ class FrameCache:
 
     def __getstate__(self):                     # memmaps reopen in each DataLoader worker
         state = dict(self.__dict__)
-        state["_images"] = None
+        if self.path is not None:               # in-memory caches travel with the object
+            state["_images"] = None
         return state
 
     def _build(self):

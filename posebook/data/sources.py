@@ -60,6 +60,8 @@ class Source(Protocol):
 
     name: str                       # its ``config.dataset`` ("synthetic", "h36m")
     people: str                     # who is in its images, in words ("synthetic", "Human3.6M")
+    real_people: bool               # its subjects are real people (a real frame's subject
+                                    # named like one of them is the same person)
     family_names: tuple[str, ...]   # names of the items' family ids (families or actions)
     protocol1: bool                 # metrics add protocol1_mm: mean over family_names (actions)
                                     # of the per-action MPJPE (`metrics.protocol1`)
@@ -88,6 +90,7 @@ class Synthetic:
     config: object                  # RunConfig
     name = "synthetic"
     people = "synthetic"
+    real_people = False
     family_names = tuple(synthetic.FAMILIES)
     protocol1 = False               # posture families are not actions: no protocol-1 number
     has_validation = True           # "val" people are drawn apart from train and test
@@ -98,12 +101,22 @@ class Synthetic:
         return {"train": c.n_train, "val": c.n_val}.get(check_split(split), c.n_test)
 
     def frames(self, split: str) -> synthetic.SyntheticFrames:
-        c = self.config
+        c = self._current()
         return synthetic.SyntheticFrames(split_seed(c.data_seed, split), self.split_size(split),
                                          c.frame_px)
 
     def train_size(self) -> int:
         return self.config.n_train
+
+    def _current(self):
+        """The config, if this posebook draws its people (`profiles.DATA_VERSION`): a run made
+        from older synthetic people (version 1: mirror images) is never evaluated on new ones."""
+        from ..profiles import DATA_VERSION
+        if self.config.data_version != DATA_VERSION:
+            raise ValueError(f"this run was made from synthetic people of data_version "
+                             f"{self.config.data_version} (1 = mirror images, before 2026-12-06); "
+                             f"this posebook draws only version {DATA_VERSION}: train it again")
+        return self.config
 
     def subjects(self, split: str) -> tuple[str, ...]:
         check_split(split)
@@ -133,7 +146,7 @@ class SyntheticSubjects(Synthetic):
                             "subjects S9/S11; the profile's fixed choice is used")
 
     def frames(self, split: str) -> subject_protocol.SubjectFrames:
-        c = self.config
+        c = self._current()
         return subject_protocol.SubjectFrames(c.data_seed, check_split(split),
                                               self.split_size(split), c.frame_px)
 
@@ -151,6 +164,7 @@ class Human36M:
     config: object                  # RunConfig
     name = "h36m"
     people = "Human3.6M"
+    real_people = True
     protocol1 = True
     has_validation = False
     no_validation_reason = ("Human3.6M: no validation split apart from the test subjects "

@@ -220,7 +220,8 @@ def real_frames_verdict(real: dict | None, m: RunMetrics) -> str:
                 f"measures only what it has: {measured}. The photos above have no ground truth; "
                 f"nothing here measures {model} on real people.")
     subjects = sorted({name.split("/")[0] for name in real.get("per_frame_mm", {})})
-    seen = [s for s in subjects if s in training_subjects(m)]
+    source = sources.for_config(m.config)
+    seen = [s for s in subjects if s in training_subjects(m)] if source.real_people else []
     held_out = (f" These frames are not held out: their subjects {', '.join(seen)} were in this "
                 f"run's training data." if seen else "")
     baseline = real.get("mean_pose_baseline_mm")
