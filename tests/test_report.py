@@ -145,3 +145,13 @@ def test_variants_table_names_how_the_weights_were_chosen():
 def test_left_right_verdict_needs_the_swapped_error_well_above(swapped, tells):
     split = report.SplitMetrics(mpjpe_mm=120.0, lr_swapped_mpjpe_mm=swapped)
     assert ("tells the person's left from right" in sentences.left_right_verdict(split)) == tells
+
+
+def test_real_frames_table_is_stamped_with_the_run():
+    real = {"n": 2, "mpjpe_mm": 150.0, "mean_pose_baseline_mm": 200.0,
+            "per_frame_mm": {"a.jpg": 140.0, "b.jpg": 160.0},
+            "per_frame_facing_deg": {"a.jpg": 20.0, "b.jpg": 170.0}}
+    table = tables.real_frames(real, _metrics())
+    assert table.rows == (("a.jpg", 140.0, 20.0), ("b.jpg", 160.0, 170.0))
+    assert "profile 'smoke'" in table.caption and "random init" in table.caption
+    assert tables.real_frames(None, _metrics()) is None

@@ -153,16 +153,18 @@ def pose_checks(rows: dict[str, dict]) -> Table:
                   for title, checks in rows.items()])
 
 
-def real_frames(real: dict | None) -> Table | None:
-    """Per real frame (`real_frames.evaluate_run`): root-relative MPJPE and facing error (angle
-    between predicted and true chest normals; over 90 degrees = turned around). None without
-    real frames."""
+def real_frames(real: dict | None, m: RunMetrics) -> Table | None:
+    """Per real frame (`real_frames.evaluate_run` of the run `m`): root-relative MPJPE and
+    facing error (angle between predicted and true chest normals; over 90 degrees = turned
+    around), captioned with the run's profile, backbone and initialisation. None without real
+    frames."""
     if real is None:
         return None
     facing = real.get("per_frame_facing_deg", {})
     rows = [(name, mm, facing.get(name)) for name, mm in real["per_frame_mm"].items()]
     return Table(("frame", "MPJPE (mm)", "facing error (deg)"), rows,
-                 caption="Real Human3.6M frames, true boxes and cameras", digits=0)
+                 caption="Real Human3.6M frames, true boxes and cameras; the model: "
+                 + sentences.run_caption(m), digits=0)
 
 
 def _float(value):
