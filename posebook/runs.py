@@ -337,15 +337,6 @@ def config_of(saved: dict, where: str | os.PathLike) -> RunConfig:
         raise ValueError(f"{where}: {error}") from None
 
 
-def read_metrics(name_or_dir: str | os.PathLike) -> dict:
-    """A run's metrics.json as a dict (`resolve` rules); FileNotFoundError when the run has not
-    been evaluated."""
-    run = RunFolder(resolve(name_or_dir))
-    if not run.evaluated:
-        raise FileNotFoundError(f"{run.path} has no {METRICS_FILE}: the run has not finished")
-    return run.metrics()
-
-
 def finished(name_or_dir: str | os.PathLike, config: RunConfig | None = None) -> bool:
     """The run exists and finished (with exactly `config`, when given). A run whose files
     cannot be read as this posebook's (damaged JSON, config keys it does not know) is not."""
