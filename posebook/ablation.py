@@ -113,7 +113,7 @@ def per_count(run_dir: str | Path, device: str = "cpu") -> dict[int, tuple[float
               for n in numbers.members]
     dataset = PoseDataset(config, "test_occluded")
     result = evaluate.collect(models, dataset, config, device, flip_variants=(config.flip_test,))
-    pred = np.mean([result["pred"][(m, config.flip_test)][0] for m in range(len(models))], axis=0)
+    pred = evaluate.combine(result, range(len(models)), config.flip_test)[0]
     errors = metrics.joint_errors(pred, result["gt"])                      # (N, J)
     counts = result["n_occluders"]
     out = {int(n): (float(errors[counts == n].mean()), int((counts == n).sum()))

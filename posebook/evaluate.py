@@ -96,7 +96,9 @@ def split_metrics(pred_rel, pred_abs, result, mean_pose_rel_mm, names,
     }
 
 
-def _combine(result: dict, members: list[int], flip: bool):
+def combine(result: dict, members, flip: bool):
+    """Mean prediction of the models `members` (indices into `collect`'s models) with or
+    without flip: (root-relative (N, J, 3), absolute (N, J, 3)) mm."""
     rel = np.mean([result["pred"][(m, flip)][0] for m in members], axis=0)
     abs_ = np.mean([result["pred"][(m, flip)][1] for m in members], axis=0)
     return rel, abs_
@@ -160,13 +162,13 @@ def choose_members(models: list, names: list[str], snaps: list[int], last: int,
         return record([last], "last", "no validation split (n_val=0)")
     flip = config.flip_test
     result = collect(models, PoseDataset(config, "val"), config, device, flip_variants=(flip,))
-    val = {"last weights": metrics.mpjpe(_combine(result, [last], flip)[0], result["gt"])}
+    val = {"last weights": metrics.mpjpe(combine(result, [last], flip)[0], result["gt"])}
     candidates = {}
     for k in range(2, len(snaps) + 1):
         members = snaps[-k:]
         label = "ensemble of " + ", ".join(names[m] for m in members)
         candidates[label] = members
-        val[label] = metrics.mpjpe(_combine(result, members, flip)[0], result["gt"])
+        val[label] = metrics.mpjpe(combine(result, members, flip)[0], result["gt"])
     best = min(candidates, key=val.get)
     if val[best] < val["last weights"]:
         return record(candidates[best], "ensemble",
@@ -193,7 +195,7 @@ def evaluate(run_dir: str | Path, split: str = "test", flip: bool = True,
                                  config.replace(ensemble=True), device)[0]
     source = sources.for_config(config)
     result = collect(models, PoseDataset(config, split), config, device, flip_variants=(flip,))
-    rel, abs_ = _combine(result, members, flip)
+    rel, abs_ = combine(result, members, flip)
     out = split_metrics(rel, abs_, result, mean_pose(last), source.family_names,
                         source.protocol1, config.loss)
     return {"split": split, "flip": flip, "ensemble": ensemble, "members": len(members), **out}
@@ -239,18 +241,18 @@ def evaluate_all(run_dir: str | Path, model=None, state: dict | None = None,
     source = sources.for_config(config)
     for split in SPLITS:
         result = collect(models, PoseDataset(config, split), config, device)
-        rel, abs_ = _combine(result, members, config.flip_test)
+        rel, abs_ = combine(result, members, config.flip_test)
         out[split] = split_metrics(rel, abs_, result, mean_pose(state), source.family_names,
                                    source.protocol1, config.loss)
         for flip in (False, True):
             for ens in (False, True):
                 key = f"{split}/{'flip' if flip else 'no_flip'}/{'ensemble' if ens else 'last'}"
-                rel, _ = _combine(result, members if ens else last, flip)
+                rel, _ = combine(result, members if ens else last, flip)
                 out["variants"][key] = metrics.mpjpe(rel, result["gt"])
     dataset = training_samples(config, out["test"]["n"])
     chosen = [models[m] for m in members]     # only the models the test numbers average
     result = collect(chosen, dataset, config, device, flip_variants=(config.flip_test,))
-    rel, abs_ = _combine(result, list(range(len(chosen))), config.flip_test)
+    rel, abs_ = combine(result, list(range(len(chosen))), config.flip_test)
     out["train"] = split_metrics(rel, abs_, result, mean_pose(state), source.family_names,
                                  source.protocol1, config.loss)
     runs.RunFolder(run_dir).write_metrics(out, report.tables.summary_markdown(
@@ -301,7 +303,7 @@ def predict_samples(run_dir: str | Path, split: str = "test", indices=(0, 1, 2),
     dataset = PoseDataset(config, split)
     subset = torch.utils.data.Subset(dataset, list(indices))
     result = collect(models, subset, config, flip_variants=(flip,))
-    _, pred = _combine(result, list(range(len(models))), flip)
+    _, pred = combine(result, list(range(len(models))), flip)
     items = [dataset[i] for i in indices]
     return {"image": np.stack([it["image"].permute(1, 2, 0).numpy() for it in items]),
             "gt_mm": result["gt"], "pred_mm": pred, "family": result["family"],
