@@ -22,9 +22,18 @@ COMMANDS = {
 }
 
 
+DESCRIPTION = ("Train, evaluate and use the 3D human pose models of Sárándi et al. (2018): "
+               "volumetric heatmaps with synthetic occlusion augmentation.")
+EPILOG = ("Run 'posebook COMMAND --help' for a command's options. Errors print one line "
+          "'posebook COMMAND: error: ...' and exit 2.")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="posebook", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from . import __version__
+    parser = argparse.ArgumentParser(prog="posebook", description=DESCRIPTION, epilog=EPILOG)
+    parser.add_argument("--version", action="version", version=f"posebook {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                title="commands")
     for name, (module_name, help_text) in COMMANDS.items():
         command = sub.add_parser(name, help=help_text, description=help_text)
         try:

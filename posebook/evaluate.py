@@ -313,7 +313,9 @@ def predict_samples(run_dir: str | Path, split: str = "test", indices=(0, 1, 2),
 # --- command line ---------------------------------------------------------------------------
 def add_arguments(parser) -> None:
     parser.add_argument("run", help="run folder (runs/<name>) or run name")
-    parser.add_argument("--split", default="all", choices=("all", *SPLITS))
+    parser.add_argument("--split", default="all", choices=("all", *SPLITS),
+                        help="which test set: all (default), test, or test_occluded (the same "
+                             "images with synthetic occluders)")
     parser.add_argument("--no-flip", action="store_true", help="no flip test-time augmentation")
     parser.add_argument("--no-ensemble", action="store_true", help="last weights only")
 

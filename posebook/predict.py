@@ -27,7 +27,10 @@ DEFAULT_FOV_DEG = 55.0
 MAX_FOV_DEG = 140.0   # wider, a box near the border can span more than a perspective crop shows
 MIN_BOX_PX = (8, 32)  # a given box's shorter and longer side at least: smaller says nothing
 WRITTEN_BY = "posebook predict"   # marks the files the command may replace without --force
-TRAIN_HINT = "train one first: posebook train --profile cpu --name NAME"
+# How to get a model: fast (a plumbing check) and properly (README, "Timings": 412 s on 2 cores).
+TRAIN_HINT = ("train one first: 'posebook train --profile smoke --name try' (under a minute, but "
+              "its poses mean nothing) or 'posebook train --profile cpu --name NAME' (about 7 "
+              "minutes on 2 CPU cores)")
 
 
 @dataclasses.dataclass
@@ -337,11 +340,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="output page (the JSON goes beside it); default: IMAGE_STEM.pose.html")
     parser.add_argument("--force", action="store_true",
                         help="replace existing output files that posebook did not write")
-    parser.add_argument("--detector", default="hog", choices=("hog", "torchvision"))
+    parser.add_argument("--detector", default="hog", choices=("hog", "torchvision"),
+                        help="person detector when no --box is given: hog (OpenCV, default) "
+                             "or torchvision (a COCO detector, more accurate, needs weights)")
     parser.add_argument("--detector-weights", default=None, metavar="FILE",
                         help="weights file for --detector torchvision (default: "
                              "torchvision's, downloaded when online)")
-    parser.add_argument("--detector-arch", default="fasterrcnn_resnet50_fpn")
+    parser.add_argument("--detector-arch", default="fasterrcnn_resnet50_fpn", metavar="NAME",
+                        help="torchvision detection model for --detector torchvision "
+                             "(default: fasterrcnn_resnet50_fpn)")
     parser.add_argument("--min-score", type=float, default=None,
                         help="detector score threshold (HOG: SVM margin, default 0.5)")
     parser.add_argument("--no-flip", action="store_true", help="no flip test-time augmentation")

@@ -329,12 +329,21 @@ def gpu_profile_name(device: int = 0) -> str:
     return "gpu" if big else "gpu_small"
 
 
+# The rule `default_profile_name` follows, as the CLI's help and README word it. BinderHub sets
+# BINDER_REQUEST in every Binder session, whose 1-2 shared cores make `smoke` the sane start.
+DEFAULT_RULE = (f"${PROFILE_ENV}, else smoke on Binder, else with CUDA gpu (GPUs with bfloat16 "
+                f"and at least {GPU_PROFILE_MIN_SMS} multiprocessors) or gpu_small (smaller "
+                f"GPUs such as Colab's T4), else cpu")
+
+
 def default_profile_name() -> str:
-    """``$POSEBOOK_PROFILE`` if set (an empty value counts as unset; blanks are an error), else
-    with CUDA `gpu_profile_name()` (``gpu`` or ``gpu_small`` by the GPU's size), else ``cpu``."""
+    """`DEFAULT_RULE`: ``$POSEBOOK_PROFILE`` if set (empty = unset; blanks are an error), else
+    ``smoke`` on Binder, else with CUDA `gpu_profile_name()`, else ``cpu``."""
     name = os.environ.get(PROFILE_ENV, "")
     if name:
         return check_name(name, f"${PROFILE_ENV}")
+    if os.environ.get("BINDER_REQUEST"):
+        return "smoke"
     try:
         import torch
         return gpu_profile_name() if torch.cuda.is_available() else "cpu"

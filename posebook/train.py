@@ -282,7 +282,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--name", required=True, help="run folder name under runs/")
     parser.add_argument("--profile", default=None,
                         help=f"one of {', '.join(profiles.PROFILES)} (default: "
-                             f"$POSEBOOK_PROFILE, else gpu with CUDA, else cpu)")
+                             f"{profiles.DEFAULT_RULE})")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="override a config field (repeatable)")
     parser.add_argument("--resume", action="store_true",

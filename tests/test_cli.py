@@ -1,5 +1,6 @@
 """Command line: `posebook train/eval` argument handling, SIGKILL + --resume equals an
 uninterrupted run, config mismatch and unknown keys are clear errors."""
+import argparse
 import json
 import os
 import signal
@@ -8,9 +9,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
-from posebook import checkpoint, cli
+import posebook
+from posebook import checkpoint, cli, profiles
 
 SMOKE = ["--profile", "smoke", "--no-progress", "--set", "checkpoint_every=10"]
 
@@ -96,3 +99,39 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
     assert again.returncode == 2 and "--resume" in again.stderr
     out = _posebook(runs, "eval", str(runs / "whole"), "--no-flip", "--split", "test").stdout
     assert "MPJPE" in out and "flip=False" in out
+
+
+def _all_parsers(parser):
+    """`parser` and every subcommand's parser, with the command path that reaches it."""
+    yield "posebook", parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield f"posebook {name}", sub
+
+
+def test_version_prints_the_package_version(capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"posebook {posebook.__version__}"
+
+
+def test_help_is_plain_text_and_describes_every_option():
+    parsers = list(_all_parsers(cli.build_parser()))
+    assert [name for name, _ in parsers][1:] == [f"posebook {c}" for c in cli.COMMANDS]
+    for name, parser in parsers:
+        text = parser.format_help()
+        assert "``" not in text and ":func:" not in text, f"{name} --help shows markup"
+        undocumented = [a.option_strings or [a.dest] for a in parser._actions
+                        if not a.help and not isinstance(a, argparse._SubParsersAction)]
+        assert not undocumented, f"{name}: options without help text: {undocumented}"
+
+
+def test_train_help_states_the_default_profile_rule_as_readme_does():
+    words = " ".join(cli.build_parser()._subparsers._group_actions[0].choices["train"]
+                     .format_help().split())
+    readme = " ".join((Path(__file__).parent.parent / "README.md").read_text().split())
+    rule = " ".join(profiles.DEFAULT_RULE.split())
+    assert "gpu_small" in rule and "Binder" in rule
+    assert rule in words and rule in readme

@@ -109,8 +109,11 @@ def test_camera_for_image_assumption_and_focal():
 def test_default_checkpoint_is_newest_run(tmp_path, monkeypatch):
     import os
     monkeypatch.setenv("POSEBOOK_RUNS", str(tmp_path))
-    with pytest.raises(FileNotFoundError, match="posebook train --profile cpu --name"):
+    with pytest.raises(FileNotFoundError, match="posebook train --profile cpu --name") as error:
         predict.model_source(None)
+    # the fast way (smoke, under a minute) and the proper one (cpu, minutes), each with its time
+    assert "--profile smoke" in str(error.value) and "under a minute" in str(error.value)
+    assert "7 minutes" in str(error.value)
     for age, name in [(200, "old"), (100, "new"), (300, "older")]:
         ckpt = tmp_path / name / "checkpoints" / "last.pt"
         ckpt.parent.mkdir(parents=True)

@@ -47,6 +47,17 @@ def test_default_without_env_follows_the_gpu(monkeypatch, capability, sms, name)
     assert profiles.default_profile_name() == "cpu"
 
 
+def test_binder_starts_with_smoke_unless_the_environment_says_otherwise(monkeypatch):
+    monkeypatch.delenv(profiles.PROFILE_ENV, raising=False)
+    monkeypatch.setenv("BINDER_REQUEST", "v2/gh/someone/posebook/main")   # as BinderHub sets it
+    assert profiles.default_profile_name() == "smoke"
+    monkeypatch.setenv(profiles.PROFILE_ENV, "cpu")
+    assert profiles.default_profile_name() == "cpu"
+    monkeypatch.delenv(profiles.PROFILE_ENV)
+    monkeypatch.setenv("BINDER_REQUEST", "")
+    assert profiles.default_profile_name() != "smoke"
+
+
 def test_overrides_parse_types():
     config = profiles.get("smoke", ["steps=7", "lr_max=0.5", "amp=true", "backbone=resnet18",
                                     "ablation_seeds=1,2,3"])

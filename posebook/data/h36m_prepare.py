@@ -291,14 +291,21 @@ def prepare(root: str | Path, out: str | Path, subjects=h36m.TRAIN_SUBJECTS + h3
 def add_arguments(parser) -> None:
     parser.add_argument("--root", required=True, help="Human3.6M release folder (holds S1, S5, ...)")
     parser.add_argument("--out", required=True, help="output folder for JPEG frames + index.npz")
-    parser.add_argument("--subjects", nargs="+",
-                        default=list(h36m.TRAIN_SUBJECTS + h36m.TEST_SUBJECTS))
-    parser.add_argument("--cameras", nargs="+", default=list(h36m_cameras.CAMERA_IDS))
-    parser.add_argument("--train-stride", type=int, default=h36m.TRAIN_STRIDE)
-    parser.add_argument("--test-stride", type=int, default=h36m.TEST_STRIDE)
+    subjects = list(h36m.TRAIN_SUBJECTS + h36m.TEST_SUBJECTS)
+    parser.add_argument("--subjects", nargs="+", default=subjects, metavar="S",
+                        help=f"subjects to extract (default: {' '.join(subjects)})")
+    parser.add_argument("--cameras", nargs="+", default=list(h36m_cameras.CAMERA_IDS),
+                        metavar="ID", help="camera ids to extract (default: all four)")
+    parser.add_argument("--train-stride", type=int, default=h36m.TRAIN_STRIDE, metavar="N",
+                        help=f"keep every N-th frame of training subjects (default "
+                             f"{h36m.TRAIN_STRIDE})")
+    parser.add_argument("--test-stride", type=int, default=h36m.TEST_STRIDE, metavar="N",
+                        help=f"keep every N-th frame of test subjects (default "
+                             f"{h36m.TEST_STRIDE})")
     parser.add_argument("--metadata", default=None,
                         help="metadata.xml to cross-check/use (default <root>/metadata.xml if any)")
-    parser.add_argument("--jpeg-quality", type=int, default=95)
+    parser.add_argument("--jpeg-quality", type=int, default=95, metavar="Q",
+                        help="JPEG quality of the extracted frames, 1 to 100 (default 95)")
     parser.add_argument("--keep-known-bad", action="store_true",
                         help="also extract S11 Directions camera 54138969 (corrupt in many copies)")
     parser.add_argument("--detector", default="none",
@@ -308,7 +315,7 @@ def add_arguments(parser) -> None:
                              "weights can be had (downloaded when online), else OpenCV HOG")
     parser.add_argument("--detector-weights", default=None, metavar="FILE",
                         help="weights file for the torchvision detector")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args) -> int:
