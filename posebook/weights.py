@@ -14,9 +14,11 @@ works, `WeightsUnavailable` names the file to provide and where to put it.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import pickle
 import socket
+import warnings
 from pathlib import Path
 
 import torch
@@ -65,10 +67,20 @@ def torch_hub_file(url: str, download: bool = True) -> Path:
     return path
 
 
+def import_quietly(module: str):
+    """`importlib.import_module(module)` for the hub libraries (``timm``, ``huggingface_hub``),
+    without tqdm's "IProgress not found" warning: they import ``tqdm.auto``, which in a Jupyter
+    kernel without ipywidgets warns, naming its file on this machine, on a reader's page."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        return importlib.import_module(module)
+
+
 def hf_hub_file(repo_id: str, filename: str = "model.safetensors", download: bool = True) -> Path:
     """The file `filename` of the Hugging Face repository `repo_id`: from the Hugging Face cache,
     else downloaded into it by ``huggingface_hub``."""
-    from huggingface_hub import constants, hf_hub_download
+    hub = import_quietly("huggingface_hub")
+    constants, hf_hub_download = hub.constants, hub.hf_hub_download
     try:
         return Path(hf_hub_download(repo_id, filename, local_files_only=True))
     except Exception:  # noqa: BLE001 - not cached (huggingface_hub raises several kinds)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import chromium
 import nbformat
+import pages
 import pytest
 
 from posebook import book
@@ -140,6 +141,49 @@ def test_log_line_counter_tells_shown_from_folded():
                  '<div class="highlight"><pre>c\nd\ne</pre></div></div></div>'
                  '<div class="output text_plain"><pre>x\ny</pre></div>')
     assert (counter.shown, counter.folded) == (3, 2)
+
+
+def test_built_pages_are_what_a_reader_should_meet(built_book):
+    _, html = built_book
+    assert html is not None, "some chapter failed; see its test"
+    for path in [html / "intro.html", *(html / "chapters" / f"{p.stem}.html" for p in CHAPTERS)]:
+        problems = pages.reader_problems(pages.Page(path.read_text()))
+        assert not problems, f"{path.name}:\n" + "\n".join(problems)
+
+
+def test_page_checks_catch_what_a_reader_must_not_meet():
+    clean = pages.Page('<script src="../_static/mathjax/tex-chtml.js"></script><p>In 2018 the '
+                       'error was 55 mm (see <code>/data/h36m</code>).</p><div class="cell_output">'
+                       '<div class="output text_html"><table><td>12.5</td></table></div>'
+                       '<div class="output stream"><pre>profile: smoke</pre></div></div>'
+                       '<span class="math notranslate nohighlight">\\(p = 1\\)</span>')
+    assert pages.reader_problems(clean) == [] and clean.formulas == 1
+    assert clean.outputs == [("rich", "12.5"), ("text", "profile: smoke")]
+    for bad, problem in [
+            ('<script src="https://cdn.example/mathjax.js"></script>', "remote script"),
+            ("<p>wrote $TMPDIR/tmp1/a.html</p>", "machine path"),
+            ("<pre>auto.py:21: TqdmWarning: IProgress not found</pre>", "warning"),
+            ('<div class="output text_plain"><pre>{\'n\': 3.0}</pre></div>', "raw dict"),
+            ('<div class="output text_plain"><pre>0</pre></div>', "bare value"),
+            ('<div class="output text_plain"><pre>(\'a\', \'b\')</pre></div>', "bare value"),
+            ("<p>see /root/posebook/runs</p>", "machine path")]:
+        problems = pages.reader_problems(pages.Page(bad))
+        assert len(problems) == 1 and problem in problems[0], (bad, problems)
+    hidden = pages.Page("<script>var p = '/tmp/x'; // Warning: </script><style>/* /home/ */</style>")
+    assert pages.reader_problems(hidden) == []
+
+
+@pytest.mark.browser
+def test_formulas_render_offline_in_chromium(built_book, tmp_path):
+    chromium.require()
+    _, html = built_book
+    assert html is not None, "some chapter failed; see its test"
+    page = html / "chapters" / "03_soft_argmax.html"
+    read = pages.Page(page.read_text())
+    assert read.formulas > 0 and not pages.remote_scripts(read), "MathJax must come with the book"
+    dom = chromium.run("--dump-dom", page.as_uri(), user_dir=tmp_path / "a").stdout
+    assert dom.count("<mjx-container") == read.formulas, "MathJax did not typeset every formula"
+    assert "<mjx-merror" not in dom, "MathJax could not typeset a formula"
 
 
 @pytest.mark.browser

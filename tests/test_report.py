@@ -55,6 +55,8 @@ def test_table_renders_markdown_and_html_alike():
     assert repr(table) == str(table) == table.to_markdown()
     html = table._repr_html_()
     assert "<caption>c</caption>" in html and "t&lt;" in html and "double" in html
+    assert html.startswith(f'<div class="{report.table.HTML_CLASS}" style="overflow-x: auto')
+    assert html.endswith("</table></div>")                   # wide tables scroll, not cut off
     with pytest.raises(ValueError, match="has 1 cells, header has 3"):
         report.Table(("", "a", "b"), [("x",)])
 
@@ -155,3 +157,12 @@ def test_real_frames_table_is_stamped_with_the_run():
     assert table.rows == (("a.jpg", 140.0, 20.0), ("b.jpg", 160.0, 170.0))
     assert "profile 'smoke'" in table.caption and "random init" in table.caption
     assert tables.real_frames(None, _metrics()) is None
+
+
+def test_table2_runs_names_each_run_or_says_none():
+    m = _metrics()
+    assert sentences.table2_runs({}, None) == \
+        "Human3.6M runs: none. Synthetic run (chapter 05): not run yet."
+    assert sentences.table2_runs({"protocol1": m}, m) == ("Human3.6M runs: protocol1 setting in "
+                                                          "runs/run. Synthetic run (chapter 05): "
+                                                          "runs/run.")

@@ -3,6 +3,7 @@ torch hub fetches a ``file://`` URL into its cache, the Hugging Face hub reads i
 from __future__ import annotations
 
 import logging
+import warnings
 import urllib.request
 
 import pytest
@@ -110,3 +111,16 @@ def test_timm_weights_come_from_the_hugging_face_cache(tmp_path, monkeypatch, no
     backbone = backbones.build_backbone("resnet50v2", 32, "imagenet")
     assert backbone.weights_source == f"ImageNet weights from {snapshot / 'model.safetensors'}"
     torch.testing.assert_close(backbone.body.net.stem.conv.weight, reference.stem.conv.weight)
+
+
+def test_import_quietly_drops_only_tqdms_notebook_warning(tmp_path, monkeypatch):
+    (tmp_path / "hub_like.py").write_text(
+        "import warnings\n"
+        "warnings.warn('IProgress not found. Please update jupyter and ipywidgets.')\n"
+        "warnings.warn('something else')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        module = weights.import_quietly("hub_like")
+    assert module.__name__ == "hub_like"
+    assert [str(w.message) for w in caught] == ["something else"]

@@ -104,7 +104,7 @@ class _TimmFeatures(nn.Module):
 
 
 def _resnet50v2(stride: int) -> tuple[nn.Module, int, nn.Module]:
-    import timm
+    timm = weights.import_quietly("timm")
     net = timm.create_model("resnetv2_50", pretrained=False, num_classes=0, global_pool="",
                             output_stride=stride)
     return _TimmFeatures(net), net.num_features, net
@@ -122,7 +122,7 @@ def library_weights_file(name: str, download: bool) -> Path:
     """The ImageNet weight file of backbone `name` from its library's cache, else downloaded
     by that library when `download` (`posebook.weights`); WeightsUnavailable names the file."""
     if name in TIMM_WEIGHTS:
-        import timm
+        timm = weights.import_quietly("timm")
         repo_id = timm.models.get_pretrained_cfg(TIMM_WEIGHTS[name]).hf_hub_id
         return weights.hf_hub_file(repo_id, "model.safetensors", download)
     return weights.torch_hub_file(torchvision_url(name), download)

@@ -323,3 +323,11 @@ def protocol1_line(protocol1_mm: float | None, config) -> str | None:
     seen = f" ({' and '.join(trained)} were in training: train_on_val)" if trained else ""
     return (f"{source.people} protocol 1 (mean over actions of the per-action MPJPE, no "
             f"Procrustes): {protocol1_mm:.1f} mm{seen}")
+
+
+def table2_runs(h36m: dict[str, RunMetrics], synthetic: RunMetrics | None) -> str:
+    """Which runs Table 2 shows, in words: the Human3.6M runs by setting (``runs/<name>``) and
+    the book's synthetic run of chapter 05, or that they do not exist."""
+    found = "; ".join(f"{setting} setting in runs/{m.name}" for setting, m in h36m.items())
+    return (f"Human3.6M runs: {found or 'none'}. Synthetic run (chapter 05): "
+            f"{f'runs/{synthetic.name}' if synthetic else 'not run yet'}.")

@@ -9,6 +9,7 @@ import html
 from dataclasses import dataclass, field
 
 EMPTY = "—"
+HTML_CLASS = "posebook-table"
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,9 @@ class Table:
         return ("**" + self.caption + "**\n\n" if self.caption else "") + "\n".join(lines) + "\n"
 
     def _repr_html_(self) -> str:
-        out = ["<table>"]
+        """The table in a box that scrolls sideways when it is wider than the page (a book
+        page cuts a wide output off at its edge otherwise)."""
+        out = [f'<div class="{HTML_CLASS}" style="overflow-x: auto; max-width: 100%;"><table>']
         if self.caption:
             out.append(f"<caption>{html.escape(self.caption)}</caption>")
         out.append("<thead><tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in self.header)
@@ -62,7 +65,7 @@ class Table:
             style = ' style="border-top: 3px double #888"' if i in self.separators else ""
             out.append(f"<tr{style}>" + "".join(
                 f"<td>{html.escape(self.cell(v))}</td>" for v in row) + "</tr>")
-        out.append("</tbody></table>")
+        out.append("</tbody></table></div>")
         return "".join(out)
 
     def __str__(self) -> str:
