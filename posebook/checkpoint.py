@@ -102,6 +102,7 @@ def _reason(error: Exception, prefer: str = "") -> str:
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     chosen = next((line for line in lines if prefer and prefer.lower() in line.lower()),
                   lines[0] if lines else "")
+    chosen = chosen.split(". Please use")[0]     # not torch's advice to allowlist a global
     return f"{type(error).__name__}: {chosen[:160]}".rstrip(": ")
 
 

@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from .runlock import RunLocked
 
+    _print_any_file_name()
     try:
         return int(args.module.run(args) or 0)
     except (ValueError, OSError, RunLocked) as error:   # OSError: missing file, disk full, ...
@@ -65,6 +66,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"posebook {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _print_any_file_name() -> None:
+    """A Linux file name may hold bytes that are not UTF-8 (Python reads them as surrogates, C83):
+    stdout writes them back as those bytes, as Python does in the POSIX locale, instead of
+    failing after the work where the locale's UTF-8 is strict (stderr already escapes them)."""
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None and (sys.stdout.encoding or "").lower().replace("-", "") == "utf8":
+        reconfigure(errors="surrogateescape")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 TEMP_MARK = ".tmp"     # atomic_path's temporary file: .<name>.tmp<pid>
+OLD_MARK = ".old"      # atomic_paths' old file while the new ones go in: .<name>.old<pid>
 
 
 def repo_root(start: Path | None = None) -> Path | None:
@@ -46,16 +47,29 @@ def realdata_dir() -> Path | None:
     return None
 
 
+def shown(path: str | os.PathLike) -> str:
+    """`path` as text for a page, a JSON file or a terminal: a byte that is not UTF-8 (a Linux
+    file name may hold any) is written ``\\xNN``, as ``ls -b`` does; other paths unchanged."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
-    """Delete the temporary files of `path` (``.<name>.tmp<pid>``, see `atomic_path`) whose
-    process no longer runs: what a SIGKILL during a write leaves. Returns the files removed."""
+    """Delete the temporary files of `path` (``.<name>.tmp<pid>``, see `atomic_paths`) whose
+    process no longer runs: what a SIGKILL during a write leaves. An old file such a process
+    had moved aside (``.<name>.old<pid>``) is put back where `path` is missing, else deleted.
+    Returns the files removed."""
     path = Path(path)
     removed = []
-    for tmp in path.parent.glob(f".{glob.escape(path.name)}{TEMP_MARK}*"):
-        pid = tmp.name[len(path.name) + 1 + len(TEMP_MARK):]
-        if pid.isdigit() and not _alive(int(pid)):
-            tmp.unlink(missing_ok=True)
-            removed.append(tmp)
+    for mark in (TEMP_MARK, OLD_MARK):
+        for stale in path.parent.glob(f".{glob.escape(path.name)}{mark}*"):
+            pid = stale.name[len(path.name) + 1 + len(mark):]
+            if not pid.isdigit() or _alive(int(pid)):
+                continue
+            if mark == OLD_MARK and not (path.exists() or path.is_symlink()):
+                os.replace(stale, path)
+            else:
+                stale.unlink(missing_ok=True)
+                removed.append(stale)
     return removed
 
 
@@ -69,39 +83,110 @@ def _alive(pid: int) -> bool:
     return True
 
 
-class atomic_path:
-    """Context manager: yields a temporary path beside `path`; renames it onto `path` on success.
+class atomic_paths:
+    """Context manager: yields temporary paths beside `paths`; renames each onto its path on
+    success, all or none: when a rename fails (a folder in the way, a full disk), the files
+    already renamed are put back as they were (the old file, or none).
 
-    Nothing is left half-written: on an exception (or a failed rename) the temporary file is
-    removed and `path` is untouched; an OSError that names no file (a full disk) is raised again
-    naming `path`. The temporary file is named ``.<name>.tmp<pid>``; a process killed before it
-    could clean up (SIGKILL) leaves it, and the next write of `path` removes it
-    (`remove_stale_temps`).  Example::
+    Nothing is left half-written: on an exception the temporary files are removed, the paths are
+    untouched, and folders made for them are removed again; an OSError that names no file, or
+    names a temporary file, is raised again naming the path (a full disk, a read-only folder).
+    A temporary file is named ``.<name>.tmp<pid>``; a process killed before it could clean up
+    (SIGKILL) leaves it, and the next write of that path removes it (`remove_stale_temps`).
+    Example (a page and its JSON: both or neither)::
+
+        with atomic_paths(out / "r.json", out / "r.html") as (tmp_json, tmp_html):
+            tmp_json.write_text(data)
+            tmp_html.write_text(page)
+    """
+
+    def __init__(self, *paths: str | os.PathLike):
+        self.paths = [Path(path) for path in paths]
+        self.tmps = [_temp_of(path) for path in self.paths]
+        self.made: list[Path] = []          # folders made here, outermost first
+
+    def __enter__(self) -> tuple[Path, ...]:
+        for path in self.paths:
+            self.made += _make_folders(path.parent)
+            remove_stale_temps(path)
+        return tuple(self.tmps)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            try:
+                return self._rename_all()
+            except OSError as error:
+                exc = error
+        for tmp in self.tmps:
+            tmp.unlink(missing_ok=True)
+        for folder in reversed(self.made):
+            try:
+                folder.rmdir()
+            except OSError:                 # something else is in it now
+                break
+        if isinstance(exc, OSError) and exc.errno and (
+                not exc.filename or os.fspath(exc.filename) in map(str, self.tmps)):
+            path = next((p for p, t in zip(self.paths, self.tmps)
+                         if exc.filename and os.fspath(exc.filename) == str(t)), self.paths[0])
+            raise type(exc)(exc.errno, exc.strerror, str(path)) from exc
+        if exc_type is None:
+            raise exc
+
+    def _rename_all(self) -> None:
+        done = []                           # (path, its old file moved aside, or None)
+        try:
+            for path, tmp in zip(self.paths, self.tmps):
+                old = None
+                if path.is_file() or path.is_symlink():
+                    old = path.with_name(f".{path.name}{OLD_MARK}{os.getpid()}")
+                    os.replace(path, old)
+                try:
+                    os.replace(tmp, path)
+                except OSError:
+                    if old is not None:
+                        os.replace(old, path)
+                    raise
+                done.append((path, old))
+        except OSError:
+            for path, old in reversed(done):
+                if old is not None:
+                    os.replace(old, path)
+                else:
+                    path.unlink(missing_ok=True)
+            raise
+        for _, old in done:
+            if old is not None:
+                old.unlink(missing_ok=True)
+
+
+class atomic_path(atomic_paths):
+    """`atomic_paths` of one path: yields its temporary path. Example::
 
         with atomic_path(out / "table.md") as tmp:
             tmp.write_text(text)
     """
 
     def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        self.tmp = self.path.with_name(f".{self.path.name}{TEMP_MARK}{os.getpid()}")
+        super().__init__(path)
+        self.path, self.tmp = self.paths[0], self.tmps[0]
 
     def __enter__(self) -> Path:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_temps(self.path)
-        return self.tmp
+        return super().__enter__()[0]
 
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
-            self.tmp.unlink(missing_ok=True)
-            if isinstance(exc, OSError) and not exc.filename and exc.errno:   # a full disk
-                raise OSError(exc.errno, exc.strerror, str(self.path)) from exc
-            return
-        try:
-            os.replace(self.tmp, self.path)
-        except OSError:              # `path` is a folder, say: the temporary file goes too
-            self.tmp.unlink(missing_ok=True)
-            raise
+
+def _temp_of(path: Path) -> Path:
+    return path.with_name(f".{path.name}{TEMP_MARK}{os.getpid()}")
+
+
+def _make_folders(folder: Path) -> list[Path]:
+    """Make `folder` and its missing parents; returns those made, outermost first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for made in reversed(missing):
+        made.mkdir(exist_ok=True)
+    return missing[::-1]
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,8 @@ class Prediction:
         crop_image: (S, S, 3) uint8 model input. crop_camera: the crop's `Camera`.
         joints_cam_mm: (17, 3) joints in the image's camera frame (x right, y down, z forward).
         joints_px: (17, 2) the joints projected into the image.
-        checkpoint: the run folder or checkpoint file of the model; profile: its profile name.
+        checkpoint: the run folder or checkpoint file of the model (`paths.shown`: bytes of
+            its name that are not UTF-8 written \\xNN); profile: its profile name.
     """
 
     image: np.ndarray
@@ -252,7 +254,7 @@ def predict(image: np.ndarray, run_dir: str | Path | None = None, box_xywh_px=No
         image=image, camera=camera, intrinsics_note=note, fov_deg=fov, box_xywh_px=box,
         box_source=source, detections=detections, crop_image=crop_image, crop_camera=crop_cam,
         joints_cam_mm=joints_cam_mm, joints_px=camera.camera_to_image(joints_cam_mm),
-        checkpoint=str(run_dir) if run_dir is not None else "(model given)",
+        checkpoint=paths.shown(run_dir) if run_dir is not None else "(model given)",
         profile=config.profile)
 
 
@@ -291,8 +293,9 @@ def pose_checks(prediction: Prediction) -> dict:
 
 
 def output_paths(out_html: str | Path, force: bool = False) -> tuple[Path, Path]:
-    """(page, JSON beside it), checked: an .html name, a folder that can hold them, and no file
-    there that posebook predict did not write (a photo's own .json, say) unless `force`."""
+    """(page, JSON beside it), checked: an .html name, a folder that can hold them and that this
+    user may write into, and no file there that posebook predict did not write (a photo's own
+    .json, say) unless `force`."""
     out_html = Path(out_html)
     if out_html.suffix.lower() not in (".html", ".htm"):
         raise ValueError(f"--out must name an .html file, got {str(out_html)!r}")
@@ -300,6 +303,10 @@ def output_paths(out_html: str | Path, force: bool = False) -> tuple[Path, Path]
     for parent in out_html.parents:
         if parent.exists() and not parent.is_dir():
             raise ValueError(f"--out {str(out_html)!r}: {str(parent)!r} is a file, not a folder")
+    folder = next(parent for parent in out_html.parents if parent.exists())
+    if not os.access(folder, os.W_OK | os.X_OK):     # before the work, naming the folder (C16)
+        raise ValueError(f"--out {str(out_html)!r}: cannot write into {str(folder)!r} "
+                         f"(no permission, or a read-only disk); choose another --out")
     for path in (out_html, out_json):
         if path.exists() and not path.is_file():      # --force replaces files only
             raise ValueError(f"--out {str(out_html)!r}: {str(path)!r} is a folder or another "

@@ -14,6 +14,7 @@ import dataclasses
 import json
 import math
 import os
+import shlex
 import typing
 from dataclasses import dataclass
 
@@ -363,11 +364,15 @@ def get(name: str | None = None, overrides: typing.Iterable[str] = ()) -> RunCon
     return apply_overrides(config, overrides)
 
 
-def apply_overrides(config: RunConfig, overrides: typing.Iterable[str]) -> RunConfig:
-    """Return `config` with each ``key=value`` applied; the value is parsed as the field's type."""
+def apply_overrides(config: RunConfig, overrides: typing.Iterable[str] | str) -> RunConfig:
+    """Return `config` with each ``key=value`` applied; the value is parsed as the field's type.
+
+    `overrides` is a list of ``key=value`` texts, one text of them separated by spaces
+    (papermill's ``-p overrides "steps=10 batch_size=4"``; quote a value holding spaces), or
+    a mapping of key to value."""
     types = typing.get_type_hints(RunConfig)
     changes = {}
-    for item in overrides:
+    for item in _override_items(overrides):
         key, sep, text = item.partition("=")
         key = key.strip()
         if not sep:
@@ -378,6 +383,21 @@ def apply_overrides(config: RunConfig, overrides: typing.Iterable[str]) -> RunCo
             raise ValueError(f"override {item!r}: choose the profile by name (--profile NAME)")
         changes[key] = _parse(key, text.strip(), types[key])
     return dataclasses.replace(config, **changes)
+
+
+def _override_items(overrides) -> list[str]:
+    if isinstance(overrides, str):
+        try:
+            return shlex.split(overrides)
+        except ValueError as error:          # an unclosed quote
+            raise ValueError(f"overrides {overrides!r}: {error}") from None
+    if isinstance(overrides, typing.Mapping):   # papermill's -y "overrides: {steps: 10}"
+        return [f"{key}={value}" for key, value in overrides.items()]
+    items = list(overrides) if isinstance(overrides, typing.Iterable) else None
+    if items is None or not all(isinstance(item, str) for item in items):
+        raise ValueError(f"overrides must be key=value texts (a list of them, or one text "
+                         f"separated by spaces), got {overrides!r}")
+    return items
 
 
 def parse_bool(value: bool | str, name: str) -> bool:

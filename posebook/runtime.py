@@ -108,6 +108,14 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def memory_bytes() -> int | None:
+    """This machine's physical memory in bytes (None where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
 def die_with_parent(parent_pid: int) -> None:
     """In a worker forked by `parent_pid` (a frame-cache renderer, a DataLoader worker): have
     Linux kill it (SIGKILL) when its parent dies, so no worker outlives a killed run, blocked

@@ -113,7 +113,8 @@ def read_state_dict(path: Path) -> dict:
     except Exception as error:  # noqa: BLE001 - junk fails in many ways (KeyError, ...)
         # torch's message opens with advice to load unsafely; the reason follows the unpickler's
         text = str(error).rpartition("WeightsUnpickler error:")[2]
-        reason = next((line.strip() for line in text.splitlines() if line.strip()), "")[:160]
+        reason = next((line.strip() for line in text.splitlines() if line.strip()), "")
+        reason = reason.split(". Please use")[0][:160]   # not torch's advice to allowlist it
         if isinstance(error, pickle.UnpicklingError) and "global" in reason.lower():
             raise ValueError(f"refusing to load weights file {path}: it holds objects other "
                              f"than tensors, which could run code ({reason})") from None

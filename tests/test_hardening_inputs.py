@@ -3,14 +3,17 @@ concerns what a user feeds posebook (files, parameters, folders), named after th
 
 S2 a VOC <filename> outside the root · W1 a changed byte in a checkpoint · W2 papermill's
 "false" · W3 a subject named twice · W4 --set profile · W5 another run's snapshot · W6 the VOC
-cache key · W7 --focal out of range · C12 C13 C18 C35 C54 C57 C58 C59 C64 C66 C68 (tracebacks,
-leftovers and unclear messages). Shared helpers and fixtures come from test_hardening."""
+cache key · W7 --focal out of range · C12 C13 C16 C18 C27 C35 C54 C57 C58 C59 C64 C66 C68 C73
+C77 (tracebacks, leftovers and unclear messages). Shared helpers and fixtures come from test_hardening."""
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
 import struct
+import subprocess
+import sys
 import time
 import zipfile
 import zlib
@@ -30,6 +33,7 @@ from test_hardening import (Payload, box_arg, copy_run, frame, photo, posebook, 
 from test_voc import write_voc
 
 MAGENTA = (255, 0, 255)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def mean_colour(bank) -> list[np.ndarray]:
@@ -300,3 +304,111 @@ def test_C64_C66_C68_absurd_values_are_refused_naming_the_key(override, named):
         profiles.get("smoke", [override]).validate()
     for edge in ("seed=9223372036854775807", "num_threads=1024", "box_depth_mm=1e6"):
         profiles.get("smoke", [edge]).validate()
+
+
+# --- Round 2, the rest: C16, C18, C27 (predict's outputs), C73, C77 -----------------------------
+def test_C16_out_in_a_read_only_folder_is_refused_before_the_work(smoke_run, photo, frame,
+                                                                  tmp_path, capsys,
+                                                                  monkeypatch):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    if os.geteuid() == 0:        # root writes anyway: take the folder's mode at its word
+        access = os.access
+        monkeypatch.setattr(os, "access", lambda path, mode, **kw: access(path, mode, **kw) and
+                            not (Path(path) == folder and mode & os.W_OK))
+
+    def the_work(*args, **kwargs):
+        raise AssertionError("the model ran before --out was checked")
+    monkeypatch.setattr(predict, "predict", the_work)
+    try:
+        code, err = posebook(capsys, "predict", photo, "--box", box_arg(frame), "--checkpoint",
+                             smoke_run, "--out", folder / "o.html")
+        assert code == 2 and f"cannot write into {str(folder)!r}" in err
+        assert paths.TEMP_MARK not in err and len(err.strip().splitlines()) == 1
+        with pytest.raises(PermissionError) as error:        # a temp file that cannot be made
+            with paths.atomic_path(folder / "o.json") as tmp:  # is named by its target
+                raise PermissionError(13, "Permission denied", str(tmp))
+        assert error.value.filename == str(folder / "o.json")
+    finally:
+        folder.chmod(0o755)
+
+
+@pytest.mark.parametrize("becomes_a_folder", ["r.json", "r.html"])
+def test_C18_the_page_and_its_json_are_written_both_or_neither(smoke_run, photo, frame,
+                                                              tmp_path, capsys, monkeypatch,
+                                                              becomes_a_folder):
+    """One rename went through, the other failed (its target a folder by then): a half-written
+    pair. Now the pair goes in whole or not at all: the old pair stays, no temp file left."""
+    from posebook.viz import predict as page
+    out = tmp_path / "out" / "r.html"
+    argv = ["predict", photo, "--box", box_arg(frame), "--checkpoint", smoke_run, "--out", out]
+    assert posebook(capsys, *argv)[0] == 0
+    before = {p.name: p.read_bytes() for p in out.parent.iterdir()}
+    report_html, blocked = page.report_html, out.parent / becomes_a_folder
+
+    def becomes_folder(prediction):               # after the up-front check, before the write
+        blocked.unlink()
+        (blocked / "x").mkdir(parents=True)
+        return report_html(prediction)
+    monkeypatch.setattr(page, "report_html", becomes_folder)
+    code, err = posebook(capsys, *argv, "--no-flip")
+    assert code == 2 and str(blocked) in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in out.parent.iterdir()) == ["r.html", "r.json"]
+    kept = "r.html" if becomes_a_folder == "r.json" else "r.json"
+    assert out.parent.joinpath(kept).read_bytes() == before[kept]
+    # a kill between moving the old file aside and putting the new one in: the next write
+    # puts it back first (the pid is of a finished process)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    kept_path = out.parent / kept
+    kept_path.rename(kept_path.with_name(f".{kept}{paths.OLD_MARK}{dead}"))
+    assert paths.remove_stale_temps(kept_path) == []
+    assert kept_path.read_bytes() == before[kept]
+
+
+def test_C27_a_failed_write_leaves_no_folder_it_made(tmp_path):
+    target = tmp_path / "sub" / "deeper" / "r.json"
+    with pytest.raises(OSError, match="No space left on device"):
+        with paths.atomic_paths(target, tmp_path / "sub" / "r.html") as (tmp, _):
+            tmp.write_text("{}")
+            raise OSError(errno.ENOSPC, "No space left on device")    # what write() raises
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("overrides", ["steps=10 batch_size=4", ["steps=10", "batch_size=4"],
+                                       {"steps": 10, "batch_size": 4}])
+def test_C73_chapter_07_overrides_as_papermill_gives_them(overrides):
+    """papermill -p overrides "steps=10 batch_size=4" gives chapter 07 one string (it read
+    's', 't', ...); -y gives a list or a mapping. The chapter's own cells, parameterised by
+    papermill."""
+    parameterize = pytest.importorskip("papermill.parameterize")
+    from papermill.iorw import load_notebook_node
+    notebook = load_notebook_node(str(ROOT / "chapters" / "07_h36m.ipynb"))
+    notebook = parameterize.parameterize_notebook(
+        notebook, {"profile": "smoke", "overrides": overrides})
+    cells = [c for c in notebook.cells if c.cell_type == "code"]
+    start = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
+    namespace: dict = {}
+    for cell in cells[start:start + 3]:              # defaults, papermill's, profiles.get
+        exec(cell.source, namespace)
+    assert (namespace["config"].steps, namespace["config"].batch_size) == (10, 4)
+    for bad, said in ((["smoke"], "unknown profile"), (5, "unknown profile")):
+        with pytest.raises(ValueError, match=said):
+            profiles.get(bad)
+    with pytest.raises(ValueError, match="overrides must be key=value texts"):
+        profiles.get("smoke", 10)
+
+
+def test_C77_detector_weights_that_would_run_code(smoke_run, photo, tmp_path, capsys):
+    """Refused as unsafe, nothing run, and the message no longer relays torch's advice to
+    load it unsafely (weights_only=False) or to allowlist the global."""
+    pytest.importorskip("torchvision")
+    marker = tmp_path / "pwned.txt"
+    evil = tmp_path / "evil.pth"
+    torch.save({"conv.weight": Payload(marker)}, evil)
+    code, err = posebook(capsys, "predict", photo, "--checkpoint", smoke_run, "--detector",
+                         "torchvision", "--detector-weights", evil, "--out", tmp_path / "r.html")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and not marker.exists()
+    assert "refusing to load weights file" in err and str(evil) in err
+    assert "weights_only" not in err and "safe_globals" not in err

@@ -4,11 +4,13 @@ round 2: /work/shared/reliability/round2.md): one test per case, named after it.
 S1 the lock never writes through a link · D1 a folder without a run is never deleted · D2 an
 old run is kept until the new one has its first checkpoint · H1 forked children do not keep a
 killed run locked · then one clear line for damaged checkpoints, config.json and metrics.json,
-full disks and killed workers. Everything runs in-process (`cli.main`) on copies of one tiny
-run, except the fork test, which needs a process to kill."""
+full disks and killed workers · C65 an n_train beyond memory · C48 a killed run's loader worker
+· C83 a run name that is not UTF-8. Everything runs in-process (`cli.main`) on copies of one tiny
+run, except H1 and C48, which need a process to kill, and C83's train under a strict terminal."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import signal
@@ -22,7 +24,8 @@ import pytest
 import torch
 
 from posebook import checkpoint, cli, paths, runs, train
-from posebook.data import frame_cache, synthetic
+from posebook.data import frame_cache, synthetic, training
+from test_hardening import box_arg, frame, photo  # noqa: F401
 
 TINY = ["--profile", "smoke", "--no-progress", "--set", "n_train=16", "--set", "n_val=8",
         "--set", "n_test=8", "--set", "steps=4", "--set", "cycle_steps=2", "--set",
@@ -294,7 +297,7 @@ def test_C27_C28_a_full_disk_names_the_file_and_leaves_no_temp(tmp_path):
             tmp.write_text("{}")
             raise OSError(errno.ENOSPC, "No space left on device")    # what write() raises
     assert error.value.filename == str(target) and str(target) in str(error.value)
-    assert not any(target.parent.iterdir())
+    assert not target.parent.exists()                 # no temp file, no folder made for it
 
 
 def test_C24_C75_runs_folder_a_file_and_a_run_folder_that_is_a_link(runs_dir, tmp_path, capsys,
@@ -322,3 +325,81 @@ def test_D2_a_block_that_returns_before_the_first_checkpoint_keeps_the_old_run(t
     with runs.RunFolder.open("ow9", overwrite=True) as folder:
         folder.begin(config, fresh=True)
     assert snapshot_of(old) == before
+
+
+# --- Round 2, the rest: C65 (memory), C48 (a killed run's loader worker), C83 (file names) -------
+def test_C65_n_train_beyond_memory_is_one_line_and_keeps_the_old_run(tiny_run, runs_dir,
+                                                                    capsys):
+    """n_train=1e12 asked numpy for 7 TiB at the first step (a MemoryError traceback); it is
+    refused naming n_train before anything is written, and an old run stays as it was."""
+    old = shutil.copytree(tiny_run, runs_dir / "big")
+    before = snapshot_of(old)
+    for name, flag in (("big", ["--overwrite"]), ("new", [])):
+        code, err = posebook(capsys, "train", "--name", name, *TINY,
+                             "--set", "n_train=1000000000000", *flag)
+        assert code == 2 and one_line(err), name
+        assert "n_train=1000000000000" in err and "GiB of memory" in err, name
+    assert snapshot_of(old) == before
+    assert sorted(p.name for p in runs_dir.iterdir()) == [".big.lock", ".new.lock", "big"]
+    training.check_order_fits(10**6, memory_bytes=2 * 8 * 10**6)     # exactly fits: accepted
+    with pytest.raises(ValueError, match="use a smaller n_train"):
+        training.check_order_fits(10**6 + 1, memory_bytes=2 * 8 * 10**6)
+
+
+LOADER = """
+import sys, time, torch
+from posebook import profiles
+from posebook.data import training
+config = profiles.get("smoke", ["n_train=16", "n_val=0", "batch_size=4", "num_workers=1"])
+batches = iter(training.training_data(config, torch.device("cpu")).loader(range(10**6)))
+next(batches)
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def children(pid: int) -> list[int]:
+    return [int(c) for task in Path(f"/proc/{pid}/task").iterdir()
+            for c in (task / "children").read_text().split()]
+
+
+def test_C48_a_killed_runs_loader_worker_ends_at_once_without_a_traceback(runs_dir):
+    """SIGKILL of a run with a DataLoader worker: the worker printed a multiprocessing
+    traceback to the terminal and held on for seconds (C80). It now dies with the run."""
+    run = subprocess.Popen([sys.executable, "-c", LOADER], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE,
+                           env={**os.environ, "PYTHONPATH": str(Path(train.__file__).parents[1])})
+    try:
+        assert run.stdout.readline() == b"ready\n"
+        workers = children(run.pid)
+        assert len(workers) == 1
+        os.kill(run.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        while alive(workers[0]) and time.monotonic() - killed < 10:
+            time.sleep(0.02)
+        gone_s = time.monotonic() - killed
+        err = run.stderr.read().decode()                 # EOF: every writer has exited
+    finally:
+        run.kill()
+        run.wait()
+    assert gone_s < 2 and "Traceback" not in err and "Error" not in err, (gone_s, err)
+
+
+def test_C83_a_run_name_that_is_not_utf8(tiny_run, runs_dir, photo, frame, tmp_path, capsys):
+    """A Linux file name may hold any byte: train (under a strict UTF-8 terminal) and predict
+    (its page is UTF-8) failed after the work; the byte is printed as is, and \\xfe on pages."""
+    name = os.fsdecode(b"n\xfeme")
+    trained = subprocess.run(
+        [sys.executable, "-m", "posebook", "train", "--name", name, *TINY],
+        capture_output=True, env={**os.environ, "PYTHONIOENCODING": "utf-8:strict",
+                                  "PYTHONPATH": str(Path(train.__file__).parents[1])})
+    assert trained.returncode == 0, trained.stderr.decode(errors="replace")
+    assert os.fsencode(runs_dir / name) + b": test MPJPE" in trained.stdout
+    out = tmp_path / os.fsdecode(b"r\xff.html")
+    code, err = posebook(capsys, "predict", photo, "--box", box_arg(frame), "--checkpoint",
+                         name, "--out", out)
+    assert code == 0, err
+    page = out.read_text(encoding="utf-8")
+    data = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
+    assert "n\\xfeme" in page and data["checkpoint"] == paths.shown(runs_dir / name)
+    assert data["checkpoint"].endswith("n\\xfeme")

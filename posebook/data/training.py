@@ -53,7 +53,21 @@ def batch_indices(seed: int, step: int, n: int, batch_size: int) -> tuple[int, n
     return epoch, order[position * batch_size:(position + 1) * batch_size]
 
 
-@functools.lru_cache(maxsize=2)
+ORDERS_KEPT = 2      # epoch orders held at once (`epoch_order`'s cache)
+
+
+def check_order_fits(n: int, memory_bytes: int | None) -> None:
+    """Refuse a training set whose epoch orders (`ORDERS_KEPT` x (n,) int64) would not fit in
+    `memory_bytes` (None: unknown, not checked): one line naming n_train, not a MemoryError
+    at the first step (n_train=1e12 asks for 7 TiB)."""
+    need = ORDERS_KEPT * np.dtype(np.int64).itemsize * n
+    if memory_bytes is not None and need > memory_bytes:
+        raise ValueError(f"n_train={n}: a training set of {n} samples needs {need / 2**30:.1f} "
+                         f"GiB of memory for its sample order, this machine has "
+                         f"{memory_bytes / 2**30:.1f} GiB; use a smaller n_train")
+
+
+@functools.lru_cache(maxsize=ORDERS_KEPT)
 def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
     """(n,) read-only sample order of one epoch. Made once per epoch, not per step: on the
     training loop's thread a 50,000-sample permutation costs 1-4 ms, a tenth of a GPU step."""
@@ -114,6 +128,7 @@ def training_data(config: RunConfig, device: torch.device) -> TrainingData:
     """The training items (with ``config.gpu_augment`` as `gpu_items.GpuPathItems`) and the
     validation split of a run of `config` training on `device`."""
     train = PoseDataset(config, "train")
+    check_order_fits(len(train), runtime.memory_bytes())
     if config.gpu_augment:
         train = gpu_items.GpuPathItems(train)
     val = PoseDataset(config, "val") if config.n_val > 0 else None

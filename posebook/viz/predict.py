@@ -143,7 +143,7 @@ def write_outputs(prediction, out_html, force: bool = False):
     out_html, out_json = predict_lib.output_paths(out_html, force)
     json_text = json.dumps(prediction.to_dict(), indent=2)
     html_text = report_html(prediction)
-    with paths.atomic_path(out_json) as tmp_json, paths.atomic_path(out_html) as tmp_html:
+    with paths.atomic_paths(out_json, out_html) as (tmp_json, tmp_html):   # both or neither
         tmp_json.write_text(json_text)
         tmp_html.write_text(html_text, encoding="utf-8")
     return out_html, out_json
@@ -175,5 +175,5 @@ def run(args) -> int:
     print(f"pelvis at {np.round(root_mm).tolist()} mm (camera frame; depth scales with the "
           f"assumed focal length)")
     html_path, json_path = write_outputs(prediction, out, args.force)
-    print(f"wrote {html_path} and {json_path}")
+    print(f"wrote {paths.shown(html_path)} and {paths.shown(json_path)}")
     return 0
