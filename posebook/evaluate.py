@@ -74,8 +74,10 @@ def split_metrics(pred_rel, pred_abs, result, mean_pose_rel_mm, names,
     """Every number for one split and one prediction (see `evaluate_all`); `names`: the family
     names (`sources.Source.family_names`); `protocol1` (`sources.Source.protocol1`) adds
     protocol1_mm, the mean over actions (the families) of the per-action MPJPE. The absolute
-    MPJPE ("mpjpe_abs_mm") exists only for runs trained with the absolute `loss`: in a root-relative
-    run nothing trains the absolute depth, so the key is left out."""
+    MPJPE ("mpjpe_abs_mm") exists only for runs trained with the absolute `loss`, which is
+    what trains the person's position; every run records how far off its root depth is
+    ("root_depth_error_mm", "root_depth_error_pct"): a root-relative loss trains the depth head
+    too, only through the scale of x and y (the pose is back-projected with that depth)."""
     gt = result["gt"]
     errors = metrics.joint_errors(pred_rel, gt)
     extra = {"protocol1_mm": metrics.protocol1(errors, result["family"], names)["Average"]} \
@@ -87,6 +89,8 @@ def split_metrics(pred_rel, pred_abs, result, mean_pose_rel_mm, names,
         "mpjpe_mm": float(errors.mean()),
         "pa_mpjpe_mm": metrics.pa_mpjpe(pred_rel, gt),
         **absolute,
+        "root_depth_error_mm": metrics.root_depth_error_mm(pred_abs, gt),
+        "root_depth_error_pct": metrics.root_depth_error_pct(pred_abs, gt),
         "lr_swapped_mpjpe_mm": metrics.left_right_swapped_mpjpe(pred_rel, gt),
         "mean_pose_baseline_mm": None if baseline is None else metrics.mpjpe(baseline, gt),
         "per_joint_mm": metrics.per_joint(errors),
@@ -199,6 +203,18 @@ def evaluate(run_dir: str | Path, split: str = "test", flip: bool = True,
     out = split_metrics(rel, abs_, result, mean_pose(last), source.family_names,
                         source.protocol1, config.loss)
     return {"split": split, "flip": flip, "ensemble": ensemble, "members": len(members), **out}
+
+
+def test_split(run_dir: str | Path) -> report.SplitMetrics:
+    """A finished run's clean-test numbers with its root-depth error: as recorded in its
+    metrics.json, or, for a run recorded before posebook measured the root depth, measured now
+    (`evaluate` with the run's own flip and ensemble settings; nothing is written)."""
+    recorded = report.read(run_dir).test
+    if recorded.root_depth_error_mm is not None:
+        return recorded
+    config = runs.load(run_dir).config
+    measured = evaluate(run_dir, "test", flip=config.flip_test, ensemble=config.ensemble)
+    return report.SplitMetrics.from_dict(measured)
 
 
 def mean_pose(state: dict) -> np.ndarray | None:

@@ -130,6 +130,23 @@ def left_right_swapped_mpjpe(pred_mm, gt_mm, root: int = skeleton.ROOT) -> float
     return mpjpe(pred, gt[:, list(skeleton.MIRROR)], root)
 
 
+def root_depth_error_mm(pred_mm, gt_mm, root: int = skeleton.ROOT) -> float:
+    """Mean absolute error of the root joint's depth (camera z), mm: how far off the predicted
+    distance of the person is. `pred_mm`, `gt_mm`: (N, J, 3) absolute camera-frame joints."""
+    pred, gt = _pair(pred_mm, gt_mm)
+    return float(np.abs(pred[:, root, 2] - gt[:, root, 2]).mean())
+
+
+def root_depth_error_pct(pred_mm, gt_mm, root: int = skeleton.ROOT) -> float:
+    """`root_depth_error_mm` relative to the true depth of each pose, in percent (mean over
+    poses of |z_pred - z_true| / z_true)."""
+    pred, gt = _pair(pred_mm, gt_mm)
+    z_true = gt[:, root, 2]
+    if np.any(z_true <= 0):
+        raise ValueError(f"gt_mm has a root depth <= 0 mm ({z_true.min():.1f}): not camera-frame")
+    return float(100.0 * (np.abs(pred[:, root, 2] - z_true) / z_true).mean())
+
+
 def mean_pose_baseline(train_gt_mm, test_gt_mm, root: int = skeleton.ROOT) -> float:
     """MPJPE of always predicting the training set's mean root-relative pose, mm."""
     mean_pose = root_relative(train_gt_mm, root).mean(axis=0, keepdims=True)

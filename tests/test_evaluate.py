@@ -1,6 +1,7 @@
 """Evaluation of a trained smoke run: metrics.json contents, flip/ensemble variants, run_cached,
 load_run, predict_samples."""
 import json
+import shutil
 import time
 
 import numpy as np
@@ -157,11 +158,30 @@ def test_root_relative_run_has_no_absolute_mpjpe(run_dir):
     assert m["config"]["loss"] == "root_relative"
     for split in ("test", "test_occluded"):
         assert not any("abs" in key for key in m[split]), m[split].keys()
-    result = {"gt": np.zeros((2, 17, 3)), "family": np.zeros(2, int),
-              "occluded": np.zeros((2, 17), bool)}
-    pred = np.ones((2, 17, 3))
+    gt = np.zeros((2, 17, 3)) + [0.0, 0.0, 4000.0]
+    result = {"gt": gt, "family": np.zeros(2, int), "occluded": np.zeros((2, 17), bool)}
+    pred = gt + 1
     absolute = evaluate.split_metrics(pred, pred, result, None, None, loss="absolute")
     assert absolute["mpjpe_abs_mm"] == pytest.approx(np.sqrt(3))
+    relative = evaluate.split_metrics(pred, pred, result, None, None)
+    assert "mpjpe_abs_mm" not in relative and relative["root_depth_error_mm"] == pytest.approx(1)
+    assert relative["root_depth_error_pct"] == pytest.approx(100 / 4000)
+
+
+def test_root_depth_error_is_recorded_and_measured_for_older_runs(run_dir, tmp_path):
+    m = report.read(run_dir)
+    recorded = m.test.root_depth_error_mm
+    assert recorded > 0 and m.test.root_depth_error_pct > 0
+    assert evaluate.test_split(run_dir) == m.test            # recorded: nothing measured again
+    older = tmp_path / run_dir.name
+    shutil.copytree(run_dir, older)
+    raw = json.loads((older / "metrics.json").read_text())
+    del raw["test"]["root_depth_error_mm"], raw["test"]["root_depth_error_pct"]
+    (older / "metrics.json").write_text(json.dumps(raw))
+    assert report.read(older).test.root_depth_error_mm is None
+    measured = evaluate.test_split(older)
+    assert measured.root_depth_error_mm == pytest.approx(recorded, rel=1e-4)
+    assert measured.mpjpe_mm == pytest.approx(m.test.mpjpe_mm, rel=1e-4)
 
 
 def test_real_frames_given_true_boxes(run_dir):

@@ -110,3 +110,18 @@ def test_breakdowns_hand():
     per_joint = metrics.per_joint(errors)
     assert list(per_joint) == list(skeleton.JOINT_NAMES)
     assert per_joint["pelvis"] == pytest.approx(14.0 / 3)
+
+
+@pytest.mark.parametrize("n", [1, 5])
+def test_root_depth_error_reads_the_root_joints_camera_depth_only(n):
+    rng = np.random.default_rng(0)
+    gt = rng.normal(0, 300, (n, 17, 3)) + [0.0, 0.0, 5000.0]
+    pred = gt.copy()
+    pred[:, 1:] += rng.normal(0, 50, (n, 16, 3))       # other joints do not count
+    pred[:, 0, :2] += 80.0                             # nor the root's x and y
+    pred[:, 0, 2] += np.where(np.arange(n) % 2, 250.0, -250.0)
+    assert metrics.root_depth_error_mm(pred, gt) == pytest.approx(250.0)
+    assert metrics.root_depth_error_pct(pred, gt) == pytest.approx(
+        100 * np.mean(250.0 / gt[:, 0, 2]))
+    with pytest.raises(ValueError, match="root depth <= 0 mm"):
+        metrics.root_depth_error_pct(pred, gt - [0.0, 0.0, 10000.0])

@@ -166,3 +166,16 @@ def test_table2_runs_names_each_run_or_says_none():
     assert sentences.table2_runs({"protocol1": m}, m) == ("Human3.6M runs: protocol1 setting in "
                                                           "runs/run. Synthetic run (chapter 05): "
                                                           "runs/run.")
+
+
+@pytest.mark.parametrize("loss, trained", [("root_relative", "still trains the depth head"),
+                                           ("absolute", "put the person at the right distance")])
+def test_absolute_depth_note_states_the_measured_root_depth_error(loss, trained):
+    raw = _raw()
+    raw["test"].update(root_depth_error_mm=312.4, root_depth_error_pct=6.04)
+    note = sentences.absolute_depth_note(report.RunMetrics.from_dict(raw).test, loss)
+    assert trained in note and "untrained" not in note
+    assert note.endswith("On its 64 test images the pelvis depth is off by 312 mm on average "
+                         "(6.0% of the true depth), against a root-relative MPJPE of 120 mm.")
+    with pytest.raises(ValueError, match="evaluate.test_split"):
+        sentences.absolute_depth_note(_metrics().test, loss)

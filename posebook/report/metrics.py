@@ -25,6 +25,8 @@ class SplitMetrics:
     lr_swapped_mpjpe_mm: float | None = None      # against the left/right-swapped ground truth
     mean_pose_baseline_mm: float | None = None    # always guessing the mean training pose
     mpjpe_abs_mm: float | None = None             # no root subtraction; absolute-loss runs only
+    root_depth_error_mm: float | None = None      # |predicted - true| pelvis depth (newer runs)
+    root_depth_error_pct: float | None = None     # the same, % of the true depth
     protocol1_mm: float | None = None             # Human3.6M: mean over actions
     occluded_mm: float | None = None              # joints under an occluder
     visible_mm: float | None = None               # the other joints

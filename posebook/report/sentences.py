@@ -182,14 +182,26 @@ def noise_verdict(delta_mm: float, spread_mm: float) -> str:
            f"({size:.1f}x the seed-to-seed std)"
 
 
-def absolute_depth_note(loss: str) -> str:
-    """What a run's absolute depths mean, from its config.loss."""
+def absolute_depth_note(test: SplitMetrics, loss: str) -> str:
+    """What trained a run's root depth (its config.loss) and how far off it is on its test
+    set (`test`: a split with the root-depth error, `evaluate.test_split`), beside the
+    root-relative MPJPE."""
+    if test.root_depth_error_mm is None:
+        raise ValueError("absolute_depth_note needs the split's root_depth_error_mm "
+                         "(evaluate.test_split measures it for an older run)")
     if loss == "absolute":
-        return ("This run was trained with the absolute loss, so its depth head was trained to "
-                "put the person at the right distance.")
-    return ("This run was trained with the root-relative loss: nothing trained its absolute "
-            "depth, so the depths here are what an untrained depth head gives, shown only to "
-            "see how they move with the focal length.")
+        how = ("This run was trained with the absolute loss, which compares the joints in the "
+               "camera frame, so it trained the depth head to put the person at the right "
+               "distance directly.")
+    else:
+        how = ("This run was trained with the root-relative loss, which compares the joints "
+               "after subtracting the pelvis. That still trains the depth head: the network "
+               "back-projects its pixel coordinates with the predicted root depth "
+               "(X = (u - cx) Z / f), so a wrong depth makes the pose too wide or too narrow, "
+               "and the loss pulls the depth through that scale.")
+    return (f"{how} On its {test.n} test images the pelvis depth is off by "
+            f"{test.root_depth_error_mm:.0f} mm on average ({test.root_depth_error_pct:.1f}% of "
+            f"the true depth), against a root-relative MPJPE of {test.mpjpe_mm:.0f} mm.")
 
 
 def relative_change_verdict(a_mm: float, b_mm: float, what: str) -> str:
