@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 
 from . import augment, report
+from .data import h36m
 from .profiles import RunConfig
 
 
@@ -54,6 +55,9 @@ def unstated(config: RunConfig, metrics: report.RunMetrics | None = None) -> lis
         ("occlusion probability p of this run", f"{c.occlusion_p:g}"),
         ("occluder size (times crop side / 256)", _range(occlusion["scale"])),
         ("challenge setting: global focal length", f"{c.focal_px:g} px"),
+        ("Human3.6M frames used (prepare-h36m)", f"every {h36m.TRAIN_STRIDE}th video frame of the "
+                                                 f"training subjects, every {h36m.TEST_STRIDE}th "
+                                                 f"of S9 and S11 (other papers' convention)"),
         ("augmentation: scale", _range(geometry["scale_range"])),
         ("augmentation: in-plane rotation", f"up to ±{geometry['roll_deg']:g}°"),
         ("augmentation: translation", f"up to ±{geometry['shift_frac']:g} of the crop side"),

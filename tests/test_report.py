@@ -179,3 +179,36 @@ def test_absolute_depth_note_states_the_measured_root_depth_error(loss, trained)
                          "(6.0% of the true depth), against a root-relative MPJPE of 120 mm.")
     with pytest.raises(ValueError, match="evaluate.test_split"):
         sentences.absolute_depth_note(_metrics().test, loss)
+
+
+def test_paper_comparison_quotes_the_paper_and_names_what_differs():
+    from posebook import paper_numbers
+    text = report.paper.paper_comparison(_metrics())
+    assert f"{paper_numbers.H36M_PROTOCOL1_MPJPE_MM} mm on Human3.6M protocol 1" in text
+    assert "49.5 mm on the 2018 challenge's validation set" in text and "about 50-55 mm" in text
+    assert "quoted from Sárándi et al. 2018" in text and "ImageNet-pretrained weights" in text
+    assert "starts from random weights (random init (tiny" in text and "Its 120.0 mm" in text
+    imagenet = report.RunMetrics.from_dict({**_raw(), "backbone_weights":
+                                            "ImageNet weights from /cache/resnet18.pth"})
+    assert "starts from ImageNet (resnet18.pth)" in report.paper.paper_comparison(imagenet)
+
+
+def test_validation_vs_test_compares_the_same_weights_and_flip_on_both_splits():
+    raw = {**_raw(), "variants": {"test/flip/last": 135.7, "test/no_flip/last": 139.0},
+           "ensemble_choice": {"used": "last", "rule": "validation", "members": ["last"],
+                               "val_mpjpe_mm": {"last weights": 138.0}}}
+    history = {"val_step": [100, 200], "val_mpjpe_mm": [150.0, 141.2]}
+    text = report.paper.validation_vs_test(report.RunMetrics.from_dict(raw), history)
+    assert "138.0 mm on validation and 135.7 mm on test (with flip TTA on both)" in text
+    assert "the 2.3 mm between them is sampling" in text
+    assert "ends at 141.2 mm (update 200)" in text and "without flip TTA" in text
+    assert "no validation" in report.paper.validation_vs_test(_metrics(), {})
+
+
+def test_table2_keeps_the_synthetic_row_out_of_the_human36m_columns():
+    table = tables.h36m_table2({}, _metrics(), "smoke")
+    assert table.header[2:] == (*tables.TABLE2_HEADER[2:], tables.OTHER_TEST_SET)
+    synthetic = table.rows[-1]
+    assert "NOT Human3.6M" in synthetic[0] and synthetic[2:] == (None, None, 120.0)
+    assert all(row[4] is None for row in table.rows[:-1])
+    assert tables.h36m_table2({}, None, "smoke").rows[-1][2:] == (None, None, "not run")

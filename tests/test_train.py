@@ -219,7 +219,10 @@ def test_training_figures():
     assert len(fig.axes[0].collections[0].get_offsets()) == config.snapshots
     history = {"step": list(range(10)), "loss": list(np.linspace(200, 100, 10)),
                "lr": [1e-3] * 10, "val_step": [5, 10], "val_mpjpe_mm": [250.0, 200.0]}
-    assert isinstance(viz.training.training_curves(history, baseline_mm=280.0), Figure)
+    fig = viz.training.training_curves(history, baseline_mm=480.0)
+    low, high = fig.axes[1].get_ylim()
+    assert low == 0 and 1.1 * 480.0 < high < 600.0, "the mean-pose line lies inside the axes"
+    assert "480 mm" in fig.axes[1].get_legend().get_texts()[1].get_text()
     with pytest.raises(ValueError, match="no training steps"):
         viz.training.training_curves({"step": [], "loss": []})
 

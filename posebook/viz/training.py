@@ -53,14 +53,17 @@ def training_curves(history: dict, baseline_mm: float | None = None) -> Figure:
     left.set_ylabel("L1 loss (mm per coordinate)")
     left.set_title("training loss")
     left.legend(fontsize=8)
-    right.plot(history.get("val_step", []), history.get("val_mpjpe_mm", []), "o-",
-               color="#ff7f0e", label="validation MPJPE")
+    val_mm = list(history.get("val_mpjpe_mm", []))
+    right.plot(history.get("val_step", []), val_mm, "o-", color="#ff7f0e",
+               label="validation MPJPE")
     if baseline_mm is not None:
-        right.axhline(baseline_mm, color="#555555", ls="--", label="mean-pose baseline")
+        right.axhline(baseline_mm, color="#555555", ls="--",
+                      label=f"mean-pose baseline ({baseline_mm:.0f} mm)")
     right.set_xlabel("update")
     right.set_ylabel("MPJPE (mm)")
     right.set_title("validation error")
-    right.set_ylim(bottom=0)
+    shown = [v for v in [*val_mm, baseline_mm] if v is not None and np.isfinite(v)]
+    right.set_ylim(0, 1.15 * max(shown) if shown else None)   # the baseline stays on the axis
     right.legend(fontsize=8, loc="lower left")
     return fig
 
