@@ -277,6 +277,13 @@ def book_run(config: RunConfig, progress: bool | str = True) -> Path:
     return run_cached(config, book_run_name(config.profile), progress=progress)
 
 
+def finished_book_run(config: RunConfig) -> Path | None:
+    """The book's main run of `config` when it has finished with exactly this config (chapter
+    05 trained it), else None; nothing is trained (chapters before 05 show it when it exists)."""
+    path = runs.folder(book_run_name(config.profile))
+    return path if runs.finished(path, resolve(config)) else None
+
+
 # --- command line ---------------------------------------------------------------------------
 def add_arguments(parser) -> None:
     parser.add_argument("--name", required=True, help="run folder name under runs/")

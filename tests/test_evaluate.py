@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+import torch
 
 from posebook import evaluate, metrics, profiles, report, skeleton, train
 from posebook.data import sources
@@ -247,3 +248,25 @@ def test_eval_command_prints_a_run_without_a_mean_pose(run_dir, monkeypatch, cap
     args = argparse.Namespace(run=str(run_dir), split="test", no_flip=True, no_ensemble=True)
     assert evaluate.run(args) == 0
     assert "mean-pose baseline none (no mean pose recorded)" in capsys.readouterr().out
+
+
+def test_finished_book_run_is_chapter_05s_run_of_exactly_this_config(run_dir):
+    from posebook import runs, viz
+    from posebook.data.dataset import PoseDataset
+    config = profiles.get("smoke")
+    book_dir = runs.folder(train.book_run_name("smoke"))
+    assert not book_dir.exists() and train.finished_book_run(config) is None
+    shutil.copytree(run_dir, book_dir)
+    try:
+        assert train.finished_book_run(config) == book_dir
+        assert train.finished_book_run(config.replace(seed=config.seed + 1)) is None
+        sample = PoseDataset(config, "val", cache="none")[0]
+        net = runs.load_model(book_dir)[0]
+        with torch.no_grad():
+            out = net(sample["image"][None], sample["intrinsics"][None])
+        fig = viz.model.heatmap_overlay(sample["image"], out["heatmaps"][0], out["coords"][0],
+                                        title="trained")
+        assert len(fig.axes) == 3 and fig.get_suptitle() == "trained"    # with a colour bar
+        assert fig.axes[2].get_ylabel().startswith("probability of an x-y cell (uniform: ")
+    finally:
+        shutil.rmtree(book_dir)

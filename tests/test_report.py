@@ -212,3 +212,12 @@ def test_table2_keeps_the_synthetic_row_out_of_the_human36m_columns():
     assert "NOT Human3.6M" in synthetic[0] and synthetic[2:] == (None, None, 120.0)
     assert all(row[4] is None for row in table.rows[:-1])
     assert tables.h36m_table2({}, None, "smoke").rows[-1][2:] == (None, None, "not run")
+
+
+def test_trained_heatmaps_note_compares_with_the_untrained_ones():
+    before = {"peak": "1.2", "offset": "3", "verdict": "flat"}
+    assert "not been trained yet" in sentences.trained_heatmaps_note(None, before)
+    sharp = sentences.trained_heatmaps_note({"peak": "40.5", "offset": "18", "verdict": ""}, before)
+    assert "40.5 times a uniform cell's probability (1.2 before)" in sharp
+    assert "18 px from the crop centre on average (3 before)" in sharp and "sharpened" in sharp
+    assert "barely" in sentences.trained_heatmaps_note({"peak": "1.5", "offset": "4"}, before)

@@ -343,3 +343,22 @@ def table2_runs(h36m: dict[str, RunMetrics], synthetic: RunMetrics | None) -> st
     found = "; ".join(f"{setting} setting in runs/{m.name}" for setting, m in h36m.items())
     return (f"Human3.6M runs: {found or 'none'}. Synthetic run (chapter 05): "
             f"{f'runs/{synthetic.name}' if synthetic else 'not run yet'}.")
+
+
+def trained_heatmaps_note(trained: dict[str, str] | None, untrained: dict[str, str]) -> str:
+    """The trained network's heatmaps against the untrained ones, in words: `trained` and
+    `untrained` are `untrained_heatmaps_verdict` of each output (the same measures); `trained`
+    None means there is no trained run yet."""
+    if trained is None:
+        return ("This profile's network has not been trained yet (chapter 05 trains it), so "
+                "only the untrained heatmaps are shown; run chapter 05 and rebuild to see the "
+                "trained ones here.")
+    sharper = float(trained["peak"]) / max(float(untrained["peak"]), 1e-9)
+    how = ("training has sharpened the heatmaps into peaks, although only the coordinates are "
+           "supervised, never the heatmaps" if sharper > 2 else
+           "training has barely sharpened the heatmaps in this run: the coordinate loss can be "
+           "met by wide heatmaps too, and a short run does not get further")
+    return (f"After training, the largest cell of a joint's volume holds on average "
+            f"{trained['peak']} times a uniform cell's probability ({untrained['peak']} before) "
+            f"and the joints land {trained['offset']} px from the crop centre on average "
+            f"({untrained['offset']} before): {how}.")

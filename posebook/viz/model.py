@@ -91,12 +91,14 @@ def heatmap_volume(heatmaps, joint: int = 16, title: str = "") -> PlotlyHTML:
     return PlotlyHTML(fig)
 
 
-def heatmap_overlay(image, heatmaps, coords_px=None) -> matplotlib.figure.Figure:
-    """The crop with every joint's x-y heatmap (softmax, summed over depth) and predictions.
+def heatmap_overlay(image, heatmaps, coords_px=None, title: str = "") -> matplotlib.figure.Figure:
+    """The crop with every joint's x-y heatmap (softmax, summed over depth) and predictions,
+    with a colour bar of the probabilities.
 
     Args:
         image: (3, S, S) or (S, S, 3) uint8. heatmaps: (J, D, h, w) logits.
         coords_px: optional (J, >=2) predicted (u, v) in crop pixels.
+        title: the figure's title (which network made the heatmaps).
     """
     image = np.asarray(image.cpu() if hasattr(image, "cpu") else image)
     if image.shape[0] == 3:
@@ -108,13 +110,18 @@ def heatmap_overlay(image, heatmaps, coords_px=None) -> matplotlib.figure.Figure
     probs = np.exp(flat - flat.max(1, keepdims=True))
     probs = (probs / probs.sum(1, keepdims=True)).reshape(logits.shape).sum(1)     # (J, h, w)
     S = image.shape[0]
-    fig = matplotlib.figure.Figure(figsize=(8, 4))
+    fig = matplotlib.figure.Figure(figsize=(8.6, 4), layout="constrained")
     ax0, ax1 = fig.subplots(1, 2)
     ax0.imshow(image)
     ax0.set_title("input crop")
     ax1.imshow(image, alpha=0.5)
-    ax1.imshow(probs.max(0), extent=(-0.5, S - 0.5, S - 0.5, -0.5), cmap="magma", alpha=0.6)
+    shown = ax1.imshow(probs.max(0), extent=(-0.5, S - 0.5, S - 0.5, -0.5), cmap="magma",
+                       alpha=0.6, vmin=0.0)
+    fig.colorbar(shown, ax=ax1, shrink=0.8,
+                 label=f"probability of an x-y cell (uniform: {1 / probs[0].size:.3f})")
     ax1.set_title("max over joints of the x-y marginals")
+    if title:
+        fig.suptitle(title)
     if coords_px is not None:
         c = np.asarray(coords_px.detach().cpu() if hasattr(coords_px, "detach") else coords_px)
         ax1.scatter(c[:, 0], c[:, 1], s=12, c="cyan", label="soft-argmax")
