@@ -242,8 +242,8 @@ class TorchvisionDetector:
             if not path.is_file():
                 raise FileNotFoundError(f"detector weights file {str(path)!r} does not exist "
                                         f"(leave it out to use torchvision's published weights)")
-        model = torchvision.models.get_model(arch, weights=None, weights_backbone=None)
         state = weights.read_state_dict(path)    # ValueError: not a weights file, or unsafe
+        model = torchvision.models.get_model(arch, weights=None, weights_backbone=None)
         try:
             model.load_state_dict(state)
         except Exception as error:  # noqa: BLE001 - re-raised with the file and arch named

@@ -10,6 +10,7 @@ run, except H1 and C48, which need a process to kill, and C83's train under a st
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import shutil
@@ -385,16 +386,17 @@ def test_C48_a_killed_runs_loader_worker_ends_at_once_without_a_traceback(runs_d
     assert gone_s < 2 and "Traceback" not in err and "Error" not in err, (gone_s, err)
 
 
-def test_C83_a_run_name_that_is_not_utf8(tiny_run, runs_dir, photo, frame, tmp_path, capsys):
+def test_C83_a_run_name_that_is_not_utf8(runs_dir, photo, frame, tmp_path, capsys,
+                                         monkeypatch):
     """A Linux file name may hold any byte: train (under a strict UTF-8 terminal) and predict
     (its page is UTF-8) failed after the work; the byte is printed as is, and \\xfe on pages."""
     name = os.fsdecode(b"n\xfeme")
-    trained = subprocess.run(
-        [sys.executable, "-m", "posebook", "train", "--name", name, *TINY],
-        capture_output=True, env={**os.environ, "PYTHONIOENCODING": "utf-8:strict",
-                                  "PYTHONPATH": str(Path(train.__file__).parents[1])})
-    assert trained.returncode == 0, trained.stderr.decode(errors="replace")
-    assert os.fsencode(runs_dir / name) + b": test MPJPE" in trained.stdout
+    terminal, captured = io.BytesIO(), sys.stdout    # what a strict UTF-8 locale gives stdout
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(terminal, encoding="utf-8",
+                                                        errors="strict", write_through=True))
+    code, err = posebook(capsys, "train", "--name", name, *TINY)
+    monkeypatch.setattr(sys, "stdout", captured)
+    assert code == 0 and os.fsencode(runs_dir / name) + b": test MPJPE" in terminal.getvalue()
     out = tmp_path / os.fsdecode(b"r\xff.html")
     code, err = posebook(capsys, "predict", photo, "--box", box_arg(frame), "--checkpoint",
                          name, "--out", out)
