@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from . import paths, profiles
+from . import launch, paths, profiles
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 LOG_LINES_SHOWN = 3        # a cell printing more log lines than this is folded or summarised
@@ -63,9 +63,13 @@ def notebook_from_md(md_path: Path):
 
 
 def sync_notebooks(root: Path) -> list[Path]:
+    """Write the configured install cell into every chapter (`launch.write_install_cells`; only
+    where ``_config.yml`` exists), then regenerate each ``.ipynb`` that drifted from its ``.md``;
+    returns the files written."""
     import jupytext
-    written = []
-    for md_path in sorted((root / "chapters").glob("*.md")):
+    chapters = sorted((root / "chapters").glob("*.md"))
+    written = launch.write_install_cells(root, chapters) if (root / launch.CONFIG).is_file() else []
+    for md_path in chapters:
         target = md_path.with_suffix(".ipynb")
         if target.is_file() and not drift(md_path):
             continue  # unchanged: keep the file (and its cell ids) as committed
@@ -210,7 +214,8 @@ def build_html(root: Path, build_dir: Path) -> Path:
     src = build_dir / "src"
     for name in ("_toc.yml", "intro.md"):
         shutil.copy(root / name, src / name)
-    config = yaml.safe_load((root / "_config.yml").read_text())
+    config = launch.book_config(yaml.safe_load((root / "_config.yml").read_text()),
+                                launch.repository_url(root))
     config["execute"]["execute_notebooks"] = "off"
     config["exclude_patterns"] = ["_build", "**.ipynb_checkpoints"]
     (src / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))

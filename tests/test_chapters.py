@@ -17,7 +17,7 @@ import nbformat
 import pages
 import pytest
 
-from posebook import book
+from posebook import book, launch
 
 ROOT = book.repo()
 CHAPTERS = book.toc_chapters(ROOT)
@@ -68,6 +68,18 @@ def test_book_has_a_page_per_chapter(built_book):
     # Markdown tables printed by cells (results tables) must render as tables, not as text
     page = (html / "chapters" / "05_train.html").read_text()
     assert "<table" in page and "|---" not in page
+
+
+def test_built_book_has_no_placeholder_and_launch_buttons_only_for_a_repository(built_book):
+    _, html = built_book
+    assert html is not None, "some chapter failed; see its test"
+    has_url = bool(launch.repository_url(ROOT))
+    for page in html.rglob("*.html"):
+        text = page.read_text()
+        assert "OWNER" not in text, f"{page.name} names the placeholder repository"
+        for button in (launch.BINDERHUB_URL, launch.COLAB_URL):
+            assert (button in text) == (has_url and page.parent.name == "chapters"), \
+                f"{page.name}: {button} link {'missing' if has_url else 'without a repository'}"
 
 
 MAX_LOG_LINES = 15   # unfolded log text a reader scrolls past per chapter
