@@ -31,6 +31,14 @@ KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "nam
 LOG_LINES_SHOWN = 3        # a cell printing more log lines than this is folded or summarised
 FOLD_TAG = "hide-output"   # Jupyter Book shows such an output collapsed, behind a toggle
 TEXT_MIME = ("text/plain", "text/html", "text/markdown")
+# What every page of a `smoke` build says under its title (`smoke_notice`).
+SMOKE_NOTICE = """```{admonition} Built with the smoke profile: these numbers are a plumbing check
+:class: warning
+This page was built with the `smoke` profile: a tiny network trained for seconds on a few
+hundred synthetic images, so that every cell runs quickly. Its numbers and figures show that the
+code works, not what the method does. For the real book run `make book` (the default profile:
+`cpu` without a GPU, `gpu` or `gpu_small` with one), or run a chapter with `profile = "cpu"`.
+```"""
 
 
 def repo() -> Path:
@@ -120,8 +128,28 @@ def execute_chapter(md_path: Path, profile: str | None, out_dir: Path) -> Path:
     import nbformat
     nb = nbformat.read(target, as_version=4)
     tidy_outputs(nb)
+    resolved = profile or profiles.default_profile_name()   # what the chapter's kernel chose
+    nb.metadata["posebook"] = {"profile": resolved}
+    if resolved == "smoke" and nb.cells and nb.cells[0].cell_type == "markdown":
+        nb.cells[0].source = smoke_notice(nb.cells[0].source)
     paths.write_text_atomic(target, nbformat.writes(nb))
     return target
+
+
+def smoke_notice(markdown: str) -> str:
+    """`markdown` (a page's opening text) with `SMOKE_NOTICE` under its first ``# title``
+    (or first, if it has none)."""
+    title, sep, rest = markdown.partition("\n")
+    if not title.startswith("# "):
+        return f"{SMOKE_NOTICE}\n\n{markdown}"
+    return f"{title}\n\n{SMOKE_NOTICE}\n{sep}{rest}"
+
+
+def built_profiles(src: Path) -> set[str]:
+    """The profiles the executed chapters under `src` ran with (`execute_chapter` records it)."""
+    import nbformat
+    return {nbformat.read(path, as_version=4).metadata.get("posebook", {}).get("profile")
+            for path in sorted((src / "chapters").glob("*.ipynb"))} - {None}
 
 
 def machine_paths() -> list[tuple[str, str]]:
@@ -214,6 +242,8 @@ def build_html(root: Path, build_dir: Path) -> Path:
     src = build_dir / "src"
     for name in ("_toc.yml", "intro.md"):
         shutil.copy(root / name, src / name)
+    if "smoke" in built_profiles(src):          # every page of a smoke build says so
+        (src / "intro.md").write_text(smoke_notice((root / "intro.md").read_text()))
     config = launch.book_config(yaml.safe_load((root / "_config.yml").read_text()),
                                 launch.repository_url(root))
     config["execute"]["execute_notebooks"] = "off"

@@ -101,3 +101,12 @@ def test_tidy_outputs_folds_logs_counts_repeats_and_hides_machine_paths(monkeypa
         f"{tmp_path.relative_to(tempfile.gettempdir())}/tmp1x/a.html\n"
     assert str(tmp_path) not in mixed.outputs[1]["data"]["text/plain"]
     assert quiet.outputs[0]["text"] == "profile: smoke\n" and "tags" not in quiet.metadata
+
+
+def test_smoke_notice_sits_under_the_title_and_names_the_real_build():
+    page = book.smoke_notice("# Training\n\nThe network of chapter 2 ...")
+    title, notice = page.split("\n\n", 2)[:2]
+    assert title == "# Training" and notice.startswith("```{admonition} Built with the smoke profile")
+    assert "plumbing check" in notice and "make book" in notice and 'profile = "cpu"' in notice
+    assert page.endswith("\nThe network of chapter 2 ...")
+    assert book.smoke_notice("No title here.").startswith("```{admonition}")

@@ -82,6 +82,17 @@ def test_built_book_has_no_placeholder_and_launch_buttons_only_for_a_repository(
                 f"{page.name}: {button} link {'missing' if has_url else 'without a repository'}"
 
 
+def test_every_page_of_a_smoke_build_says_its_numbers_are_a_plumbing_check(built_book):
+    _, html = built_book
+    assert html is not None, "some chapter failed; see its test"
+    pages = [html / "intro.html"] + [html / "chapters" / f"{p.stem}.html" for p in CHAPTERS]
+    for page in pages:
+        text = " ".join(page.read_text().split())
+        assert "Built with the smoke profile: these numbers are a plumbing check" in text, page.name
+        make_book = '<span class="pre">make</span> <span class="pre">book</span>'
+        assert 'class="warning admonition"' in text and make_book in text, page.name
+
+
 MAX_LOG_LINES = 15   # unfolded log text a reader scrolls past per chapter
 
 
