@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -405,3 +406,24 @@ def test_C83_a_run_name_that_is_not_utf8(runs_dir, photo, frame, tmp_path, capsy
     data = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
     assert "n\\xfeme" in page and data["checkpoint"] == paths.shown(runs_dir / name)
     assert data["checkpoint"].endswith("n\\xfeme")
+
+
+def test_C26_C28_a_cache_that_fails_with_loader_workers_is_one_line(tiny_run, runs_dir, tmp_path,
+                                                                    capsys, monkeypatch):
+    """With loader workers (the cpu and gpu profiles) the frame cache and the occluders were
+    built in the first DataLoader worker: a failure came back as torch's "Caught OSError in
+    DataLoader worker process 0. Original Traceback ...". They are built before the loader
+    starts and before anything is written; the old run stays."""
+    old = shutil.copytree(tiny_run, runs_dir / "ow3")
+    before = snapshot_of(old)
+    cachefile = tmp_path / "cachefile"
+    cachefile.write_text("a file")
+    monkeypatch.setenv("POSEBOOK_CACHE", str(cachefile))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")            # not "unusable ... rebuilding it" first
+        code, err = posebook(capsys, "train", "--name", "ow3", *TINY, "--set", "num_workers=1",
+                             "--overwrite")
+    assert code == 2 and one_line(err) and "Not a directory" in err and str(cachefile) in err
+    assert "DataLoader worker" not in err
+    assert snapshot_of(old) == before and sorted(p.name for p in runs_dir.iterdir()) == [
+        ".ow3.lock", "ow3"]

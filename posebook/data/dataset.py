@@ -108,6 +108,25 @@ class PoseDataset(torch.utils.data.Dataset):
         """Training augmentation of item i differs per epoch (same epoch -> same bytes)."""
         self.epoch = int(epoch)
 
+    def prepare(self) -> "PoseDataset":
+        """Open (or render) the frame cache and load the occluder bank now, in this process.
+        A training run calls it before anything is written and before its loader starts: their
+        errors (a full disk, an unusable cache folder) are one line naming the file, not a
+        DataLoader worker's traceback, and the workers inherit both instead of each building
+        its own. Returns self."""
+        if self.cache is not None:
+            self.cache.open()
+        if self._occlusion_p() > 0:
+            _ = self.bank_shapes
+        return self
+
+    def _occlusion_p(self) -> float:
+        """Occlusion probability of this split's items (test_occluded: always; train: the
+        config's occlusion_p; the others never)."""
+        if self.split == "test_occluded":
+            return 1.0
+        return self.config.occlusion_p if self.split == "train" else 0.0
+
     @property
     def occluders(self):
         if self._bank is None:
@@ -146,7 +165,7 @@ class PoseDataset(torch.utils.data.Dataset):
         epoch = int(epoch) if train else 0
         rng = np.random.default_rng([c.seed if train else c.data_seed, self.split_id, index,
                                      epoch, int(self.split == "test_occluded")])
-        p = 1.0 if self.split == "test_occluded" else c.occlusion_p if train else 0.0
+        p = self._occlusion_p()
         plan = augment.draw(rng, self.side, self.bank_shapes if p > 0 else (), p,
                             geometry=train and c.augment_geometry,
                             appearance=train and c.augment_appearance,

@@ -103,7 +103,8 @@ class FrameCache:
             images = np.load(self.path.with_suffix(".npy"), mmap_mode="r")
         self._images, self._meta, self.rebuilt = images, meta, True
 
-    def _open(self):
+    def open(self) -> None:
+        """Open the cache, rendering it when missing or unusable (what the first `get` does)."""
         if self._images is not None:
             return
         if self.path is not None and self._meta is not None:
@@ -121,14 +122,14 @@ class FrameCache:
                     raise ValueError("checksum mismatch")
                 self._images, self._meta = images, meta
                 return
-            except FileNotFoundError:
+            except (FileNotFoundError, NotADirectoryError):   # none yet, or nowhere to put it
                 pass
             except Exception as error:   # corrupt or truncated: say so, then rebuild
                 warnings.warn(f"frame cache {self.path} is unusable ({error}); rebuilding it")
         self._build()
 
     def get(self, i: int) -> FrameView:
-        self._open()
+        self.open()
         m = self._meta   # checksummed cameras built by `Camera`: no need to check them again
         K, R, t, crop_K, crop_R = (np.array(m[k][i], dtype=np.float64)
                                    for k in ("K", "R", "t", "crop_K", "crop_R"))

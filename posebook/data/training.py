@@ -126,10 +126,12 @@ def _die_with_run(run_pid: int, worker_id: int) -> None:
 
 def training_data(config: RunConfig, device: torch.device) -> TrainingData:
     """The training items (with ``config.gpu_augment`` as `gpu_items.GpuPathItems`) and the
-    validation split of a run of `config` training on `device`."""
+    validation split of a run of `config` training on `device`, both prepared
+    (`PoseDataset.prepare`: frame caches rendered, occluders loaded) in this process."""
     train = PoseDataset(config, "train")
     check_order_fits(len(train), runtime.memory_bytes())
+    train.prepare()                      # frame cache and occluders: here, before the workers
     if config.gpu_augment:
         train = gpu_items.GpuPathItems(train)
-    val = PoseDataset(config, "val") if config.n_val > 0 else None
+    val = PoseDataset(config, "val").prepare() if config.n_val > 0 else None
     return TrainingData(config, device, train, val)
