@@ -4,7 +4,7 @@ PIP := $(PYTHON) -m pip
 # Empty = the chapters' own default (POSEBOOK_PROFILE, else gpu with CUDA, else cpu).
 PROFILE ?=
 
-.PHONY: book test install install-test chromium notebooks clean
+.PHONY: book test test-quick install install-test chromium notebooks clean
 
 # torch first, pinned to the build available here, unless some torch is already installed
 # (Colab, conda): the package's own range then accepts it and pip downloads nothing more.
@@ -28,6 +28,11 @@ book: install
 
 test: install-test chromium
 	$(PYTHON) -m pytest
+
+# Every module, no test marked `slow` (chapters, built book, benchmarks, installs, long trainings);
+# installs nothing: run `make install-test` (or `make test`) once first.
+test-quick:
+	$(PYTHON) -m pytest -m "not slow"
 
 # Regenerate every chapters/*.ipynb from its .md source (jupytext, no outputs).
 notebooks:

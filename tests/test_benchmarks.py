@@ -49,6 +49,7 @@ def json_lines(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(RUNS))
 def test_script_prints_json_lines(outputs, name):
     code, out, err = outputs[name]
@@ -65,6 +66,7 @@ def test_script_prints_json_lines(outputs, name):
         assert rate > 0
 
 
+@pytest.mark.slow
 def test_train_step_reports_flops_and_trace(outputs):
     _, out, _ = outputs["train_step"]
     record = json_lines(out)[0]
@@ -73,6 +75,7 @@ def test_train_step_reports_flops_and_trace(outputs):
     assert "Self CPU" in out and "aten::" in out        # the profiler's key_averages table
 
 
+@pytest.mark.slow
 def test_train_benchmarks_report_pipelined_speed_and_render_ops(outputs):
     step = json_lines(outputs["train_step"][1])[0]
     assert step["images_per_s_pipelined"] > 0
@@ -81,6 +84,7 @@ def test_train_benchmarks_report_pipelined_speed_and_render_ops(outputs):
     assert ops["bench"] == "render_ops" and ops["render_aten_ops"] > 0 and ops["pastes"] >= 0
 
 
+@pytest.mark.slow
 def test_e2e_ratio_puts_model_only_and_end_to_end_side_by_side(outputs):
     """--ratio: model-only, end-to-end and loader-only rates of one Trainer in one record."""
     record = json_lines(outputs["train_e2e_cpu"][1])[0]
@@ -90,6 +94,7 @@ def test_e2e_ratio_puts_model_only_and_end_to_end_side_by_side(outputs):
         record["images_per_s"] / record["model_only_images_per_s"], abs=2e-3)
 
 
+@pytest.mark.slow
 def test_accuracy_check_compares_two_settings_over_seeds(outputs):
     *runs, summary = json_lines(outputs["fastpath_accuracy"][1])
     assert sorted((r["seed"], r["setting"]) for r in runs) == [(0, "a"), (0, "b"), (1, "a"),
@@ -97,6 +102,7 @@ def test_accuracy_check_compares_two_settings_over_seeds(outputs):
     assert summary["seeds"] == 2 and isinstance(summary["within_noise"], bool)
 
 
+@pytest.mark.slow
 def test_pipeline_reports_both_paths(outputs):
     records = json_lines(outputs["pipeline"][1])
     assert sorted(r["path"] for r in records) == ["cpu", "gpu"]

@@ -45,6 +45,7 @@ def built_book():
     return results, html
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("md_path", CHAPTERS, ids=lambda p: p.stem)
 def test_chapter_runs_under_smoke(built_book, md_path):
     results, _ = built_book
@@ -59,6 +60,7 @@ def test_chapter_runs_under_smoke(built_book, md_path):
                if c.cell_type == "code" for o in c.outputs), "the smoke parameter must reach it"
 
 
+@pytest.mark.slow
 def test_book_has_a_page_per_chapter(built_book):
     _, html = built_book
     assert html is not None, "some chapter failed; see its test"
@@ -70,6 +72,7 @@ def test_book_has_a_page_per_chapter(built_book):
     assert "<table" in page and "|---" not in page
 
 
+@pytest.mark.slow
 def test_built_book_has_no_placeholder_and_launch_buttons_only_for_a_repository(built_book):
     _, html = built_book
     assert html is not None, "some chapter failed; see its test"
@@ -82,6 +85,7 @@ def test_built_book_has_no_placeholder_and_launch_buttons_only_for_a_repository(
                 f"{page.name}: {button} link {'missing' if has_url else 'without a repository'}"
 
 
+@pytest.mark.slow
 def test_every_page_of_a_smoke_build_says_its_numbers_are_a_plumbing_check(built_book):
     _, html = built_book
     assert html is not None, "some chapter failed; see its test"
@@ -143,6 +147,7 @@ def machine_paths() -> list[str]:
     return sorted(set(found))
 
 
+@pytest.mark.slow
 def test_built_pages_show_no_machine_paths_and_little_log(built_book):
     _, html = built_book
     assert html is not None, "some chapter failed; see its test"
@@ -166,6 +171,7 @@ def test_log_line_counter_tells_shown_from_folded():
     assert (counter.shown, counter.folded) == (3, 2)
 
 
+@pytest.mark.slow
 def test_built_pages_are_what_a_reader_should_meet(built_book):
     _, html = built_book
     assert html is not None, "some chapter failed; see its test"
@@ -196,6 +202,7 @@ def test_page_checks_catch_what_a_reader_must_not_meet():
     assert pages.reader_problems(hidden) == []
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_formulas_render_offline_in_chromium(built_book, tmp_path):
     chromium.require()
@@ -209,6 +216,7 @@ def test_formulas_render_offline_in_chromium(built_book, tmp_path):
     assert "<mjx-merror" not in dom, "MathJax could not typeset a formula"
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_3d_figure_renders_offline_in_chromium(built_book, tmp_path):
     chromium.require()

@@ -58,6 +58,7 @@ def test_eval_missing_run(tmp_path, monkeypatch, capsys):
     assert "no run" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
     runs = tmp_path / "runs"
     _posebook(runs, "train", "--name", "whole", *SMOKE)

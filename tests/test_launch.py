@@ -5,6 +5,7 @@ Colab) into a fresh environment whose same process then imports posebook; Binder
 resolves with CPU-only torch."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -162,3 +163,16 @@ def test_binder_environment_resolves_with_cpu_torch_and_no_cuda_wheel(tmp_path):
     assert not cuda, f"Binder's environment pulls CUDA wheels: {cuda}"
     assert installs["torch"].endswith("+cpu"), installs["torch"]
     assert {"posebook", "torchvision", "jupyter-book", "papermill"} <= set(installs)
+
+
+# --- README's ways in ----------------------------------------------------------------------------
+def test_readme_test_commands_work_with_the_install_it_gives():
+    tomllib = pytest.importorskip("tomllib")    # Python 3.11+
+    readme = (ROOT / "README.md").read_text()
+    for command in ('pip install -e ".[test]"', "pytest --nbmake chapters/", "make test-quick"):
+        assert command in readme, f"README does not show {command}"
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    test_packages = {re.split(r"[<>=\[ ]", req)[0] for req in extras["test"]}
+    assert {"pytest", "nbmake", "posebook"} <= test_packages    # posebook[book]: papermill, ...
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r'^test-quick:.*\n\t\$\(PYTHON\) -m pytest -m "not slow"$', makefile, re.M)

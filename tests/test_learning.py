@@ -9,11 +9,14 @@ against 293.2 mm here; the threshold leaves ~7 % room).
 """
 import json
 
+import pytest
+
 from posebook import profiles, train
 
 LEARNS = dict(stride=16, steps=800, cycle_steps=400, snapshots=1, eval_every=0)
 
 
+@pytest.mark.slow
 def test_pipeline_learns_beyond_the_mean_pose(tmp_path, monkeypatch):
     monkeypatch.setenv("POSEBOOK_RUNS", str(tmp_path))
     config = profiles.get("smoke").replace(**LEARNS)
