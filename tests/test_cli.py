@@ -136,3 +136,10 @@ def test_train_help_states_the_default_profile_rule_as_readme_does():
     rule = " ".join(profiles.DEFAULT_RULE.split())
     assert "gpu_small" in rule and "Binder" in rule
     assert rule in words and rule in readme
+
+
+def test_python_m_posebook_runs_the_same_command_line(tmp_path):
+    proc = _posebook(tmp_path, "--version")             # posebook/__main__.py, a new process
+    assert proc.stdout.strip() == f"posebook {posebook.__version__}"
+    proc = _posebook(tmp_path, "predict", "--help")
+    assert "--detector-arch NAME" in proc.stdout and "``" not in proc.stdout
