@@ -7,7 +7,7 @@ a circle; tests/test_layers.py reads this table and checks every import in the p
 it, and that it names every module of the tree:
 
     1 foundations  skeleton paths profiles schedule progress distortion weights runtime
-                   paper_numbers
+                   distributed paper_numbers
     2 geometry     camera crop
     3 augment      augment
     4 data         data detect
@@ -29,6 +29,8 @@ Where does X live?
 - a profile, a config field and its checks: `profiles` (`RunConfig`, `profiles.get`); a
   config as it trains (overrides, checks, ablation length, epochs to steps): `train.resolve`
 - device, threads, precision, loader workers, and which process writes (`Process`): `runtime`
+- the processes of a torchrun job as one run (joining, barriers, DistributedDataParallel,
+  batch norm over all ranks, evaluation split over the ranks and gathered): `distributed`
 - camera conventions (axes, K, R, t, distortion): `camera`; the perspective crop: `crop`
 - joint names, bones, left/right mirror, and the anatomy checks against real people
   (`handedness`, `chest_normal_unit`, `facing_error_deg`): `skeleton`

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpoint, metrics, report, runs, runtime
+from . import checkpoint, distributed, metrics, report, runs, runtime
 from .data import sources
 from .profiles import RunConfig
 
@@ -26,17 +26,22 @@ load_run = runs.load        # the book reads its numbers through `evaluate.load_
 
 @torch.no_grad()
 def collect(models: list, dataset, config: RunConfig, device="cpu", flip_variants=(False, True)):
-    """One pass over `dataset` with every model, with and without flip TTA.
+    """One pass over `dataset` with every model, with and without flip TTA. In a torchrun
+    group every rank passes over its slice (`distributed.shard`) and every rank returns the
+    whole, in dataset order (`distributed.gather_rows`).
 
     Returns dict with "gt" (N, J, 3) mm, "occluded" (N, J) bool, "family" (N,), "n_occluders"
     (N,), and "pred"[(model index, flip)] = (rel (N, J, 3), abs (N, J, 3)) mm.
     """
     from . import model as model_lib
 
+    n, part = len(dataset), distributed.shard(dataset)
+    if len(part) == 0:
+        raise ValueError(f"{n} evaluation items cannot be split over more processes than that")
     workers = runtime.loader_workers(config)
     if workers:
         runtime.one_opencv_thread()              # inherited by the forked workers
-    loader = torch.utils.data.DataLoader(dataset, batch_size=max(1, config.batch_size * 2),
+    loader = torch.utils.data.DataLoader(part, batch_size=max(1, config.batch_size * 2),
                                          num_workers=workers)
     gt, occluded, family, n_occluders = [], [], [], []
     pred = {(m, f): ([], []) for m in range(len(models)) for f in flip_variants}
@@ -55,7 +60,7 @@ def collect(models: list, dataset, config: RunConfig, device="cpu", flip_variant
             for flip in flip_variants:
                 pred[(m, flip)][0].append(views[flip]["joints_rel_mm"].double().cpu().numpy())
                 pred[(m, flip)][1].append(views[flip]["joints_cam_mm"].double().cpu().numpy())
-    cat = np.concatenate
+    cat = lambda arrays: distributed.gather_rows(np.concatenate(arrays), n)  # noqa: E731
     return {"gt": cat(gt), "occluded": cat(occluded), "family": cat(family),
             "n_occluders": cat(n_occluders),
             "pred": {k: (cat(r), cat(a)) for k, (r, a) in pred.items()}}
@@ -225,7 +230,7 @@ def mean_pose(state: dict) -> np.ndarray | None:
 
 
 def evaluate_all(run_dir: str | Path, model=None, state: dict | None = None,
-                 device=None) -> dict:
+                 device=None, writer: bool = True) -> dict:
     """Evaluate a run on "test" and "test_occluded" with the config's flip/ensemble setting (plus
     the MPJPE of every flip x ensemble variant of both); write metrics.json and metrics.md.
 
@@ -237,7 +242,8 @@ def evaluate_all(run_dir: str | Path, model=None, state: dict | None = None,
     split `split_metrics` (MPJPE, PA-MPJPE, absolute MPJPE of absolute-loss runs only,
     left/right-swapped MPJPE, mean-pose baseline, per joint, per posture family, occluded vs
     visible joints); "train": the same `split_metrics` of the chosen members with the config's
-    flip setting on `training_samples` (as many as the clean test set has)."""
+    flip setting on `training_samples` (as many as the clean test set has). Only a `writer`
+    writes (every rank of a torchrun job evaluates its slices; rank 0 writes)."""
     from .data.dataset import PoseDataset
 
     run_dir = runs.resolve(run_dir)
@@ -271,7 +277,7 @@ def evaluate_all(run_dir: str | Path, model=None, state: dict | None = None,
     rel, abs_ = combine(result, list(range(len(chosen))), config.flip_test)
     out["train"] = split_metrics(rel, abs_, result, mean_pose(state), source.family_names,
                                  source.protocol1, config.loss)
-    runs.RunFolder(run_dir).write_metrics(out, report.tables.summary_markdown(
+    runs.RunFolder(run_dir, writer).write_metrics(out, report.tables.summary_markdown(
         report.RunMetrics.from_dict(out)))
     return out
 

@@ -35,13 +35,18 @@ class History:
 
     CURVES = ("step", "loss", "lr", "val_step", "val_mpjpe_mm", "images_per_s")
 
-    def add_update(self, step: int, lr: float, joints_cam_mm: torch.Tensor) -> None:
-        """Update `step` at learning rate `lr` on the (B, J, 3) host poses `joints_cam_mm`."""
-        rel = joints_cam_mm.double()
-        self.pose_sum += (rel - rel[:, :1]).sum(0)
-        self.pose_count += len(rel)
+    def add_update(self, step: int, lr: float, joints_cam_mm: torch.Tensor | None = None) -> None:
+        """Update `step` at learning rate `lr` on the (B, J, 3) host poses `joints_cam_mm`
+        (None: their sums come through `add_poses`)."""
+        if joints_cam_mm is not None:
+            self.add_poses(*pose_sums(joints_cam_mm))
         self.step.append(step)
         self.lr.append(lr)
+
+    def add_poses(self, pose_sum: torch.Tensor, count: int) -> None:
+        """Add (J, 3) float64 sums of `count` root-relative training poses (`pose_sums`)."""
+        self.pose_sum += pose_sum
+        self.pose_count += int(count)
 
     def add_validation(self, step: int, mpjpe_mm: float) -> None:
         self.val_step.append(step)
@@ -58,3 +63,9 @@ class History:
         """The History of a checkpoint (`state_dict`'s entries)."""
         return cls(**state["history"], pose_sum=state["pose_sum"],
                    pose_count=int(state["pose_count"]), seconds=float(state.get("seconds", 0.0)))
+
+
+def pose_sums(joints_cam_mm: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """((J, 3) float64 sum of the root-relative poses, their number) of (B, J, 3) host poses."""
+    rel = joints_cam_mm.double()
+    return (rel - rel[:, :1]).sum(0), len(rel)

@@ -102,6 +102,8 @@ class RunConfig:
                                         # stops launching kernels one by one; CUDA only)
     gpu_augment: bool = False   # training augmentation's pixel work on the device (posebook.augment.gpu)
     device: str = "auto"                # "auto" | "cpu" | "cuda"
+    sync_batchnorm: bool = False        # torchrun: batch-norm statistics over all ranks' samples
+    batch_rule: str = "global"          # torchrun: "global" | "per_process_linear_lr" (train.resolve)
 
     # --- evaluation ---------------------------------------------------------------------
     flip_test: bool = True
@@ -188,6 +190,7 @@ def _rules(c: RunConfig) -> list[tuple[bool, str]]:
         one_of("occluders", ("procedural", "voc")), one_of("stride", (8, 16, 32)),
         one_of("loss", ("root_relative", "absolute")), one_of("device", ("auto", "cpu", "cuda")),
         one_of("compile_mode", ("default", "reduce-overhead")), one_of("backbone", BACKBONES),
+        one_of("batch_rule", ("global", "per_process_linear_lr")),
         (c.dataset != "h36m" or bool(c.h36m_root.strip()),
          "dataset='h36m' needs h36m_root (a folder made by `posebook prepare-h36m`)"),
         (c.occluders != "voc" or bool(c.voc_root.strip()),

@@ -10,12 +10,13 @@ class ProgressLog:
     (since the last report) are shown when the trainer has fetched the losses (no extra wait)."""
 
     def __init__(self, total: int, start: int, mode: bool | str, batch_size: int = 1,
-                 seconds: float = 0.0):
+                 seconds: float = 0.0, show: bool = True):
         self.batch_size, self.last = batch_size, (start, seconds)
         in_notebook = "ipykernel" in sys.modules
         self.every, self.bar = max(1, total // 10), None
         self.text = bool(mode) and (in_notebook or mode == "text")
-        if mode and not self.text:
+        self.show = show      # False: wants() as shown, nothing printed (a torchrun rank > 0)
+        if mode and not self.text and show:
             from tqdm.auto import tqdm
             self.bar = tqdm(total=total, initial=start, desc="train", dynamic_ncols=True)
 
@@ -32,13 +33,13 @@ class ProgressLog:
         self.last = (step, seconds)
         if self.bar is not None:
             self.bar.set_postfix(loss=f"{loss:.1f}", lr=f"{lr:.1e}", img_s=f"{rate:.0f}")
-        elif self.wants(step):
+        elif self.wants(step) and self.show:
             print(f"step {step}: loss {loss:.1f} mm, lr {lr:.1e}, {rate:.0f} img/s", flush=True)
 
     def note(self, text: str) -> None:
         if self.bar is not None:
             self.bar.write(text)
-        elif self.text:
+        elif self.text and self.show:
             print(text, flush=True)
 
     def close(self) -> None:

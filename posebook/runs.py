@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import checkpoint, paths
+from . import checkpoint, distributed, paths
 from .profiles import RunConfig
 from .runlock import RunLocked, lock  # noqa: F401 (runs.lock, runs.RunLocked: the folder's lock)
 
@@ -123,16 +123,18 @@ class RunFolder:
         decides; the other processes follow it). ValueError, whatever the flags, when the
         folder is a link or holds files but no run. A run the block started (`begin`) and
         that has no last.pt when the block fails is removed, and the run it replaced put
-        back."""
+        back. In a torchrun group the other ranks wait (`distributed.barrier`) until the writer
+        has locked, recovered and checked the folder."""
         run = cls(folder(name), writer)
         with lock(run.path) if writer else contextlib.nullcontext():
             if writer:
                 run._recover()
+                if not resume:
+                    run._check_replaceable(overwrite)
+            distributed.barrier()
             last = run.checkpoint_path()
             if resume and not last.is_file():
                 raise FileNotFoundError(f"--resume: no checkpoint at {last}")
-            if writer and not resume:
-                run._check_replaceable(overwrite)
             try:
                 yield run
             except BaseException:

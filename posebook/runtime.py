@@ -54,6 +54,7 @@ class Process:
     rank: int = 0             # 0 .. world_size - 1
     world_size: int = 1
     local_rank: int = 0       # rank among the processes of this machine (its GPU index)
+    restarts: int = 0         # times torchrun restarted the job (--max-restarts) before this
 
     def __post_init__(self):
         if not 0 <= self.rank < self.world_size:
@@ -67,22 +68,23 @@ class Process:
 
 
 def process(config, device=None, environ=None) -> Process:
-    """The `Process` running `config`: rank, world size and local rank from torchrun's
-    ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` in `environ` (default ``os.environ``) when set, else the
-    one process; its device from `pick_device`, on CUDA with several processes the local rank's
-    GPU."""
+    """The `Process` running `config`: rank, world size, local rank and restarts from torchrun's
+    ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``/``TORCHELASTIC_RESTART_COUNT`` in `environ` (default
+    ``os.environ``) when set, else the one process; its device from `pick_device`, on CUDA
+    with several processes the local rank's GPU."""
     environ = os.environ if environ is None else environ
+    keys = (("RANK", 0), ("WORLD_SIZE", 1), ("LOCAL_RANK", 0), ("TORCHELASTIC_RESTART_COUNT", 0))
     try:
-        rank, world_size, local_rank = (int(environ.get(key, default)) for key, default in
-                                        (("RANK", 0), ("WORLD_SIZE", 1), ("LOCAL_RANK", 0)))
+        rank, world_size, local_rank, restarts = (int(environ.get(key) or default)
+                                                  for key, default in keys)
     except ValueError:
-        raise ValueError("RANK, WORLD_SIZE and LOCAL_RANK must be integers, got "
-                         + ", ".join(f"{k}={environ.get(k)!r}" for k in
-                                     ("RANK", "WORLD_SIZE", "LOCAL_RANK"))) from None
+        raise ValueError("RANK, WORLD_SIZE, LOCAL_RANK and TORCHELASTIC_RESTART_COUNT must be "
+                         "integers, got " + ", ".join(f"{k}={environ.get(k)!r}" for k, _ in keys)
+                         ) from None
     picked = pick_device(config, device)
     if world_size > 1 and device is None and picked.type == "cuda":
         picked = torch.device("cuda", local_rank)
-    return Process(picked, rank, world_size, local_rank)
+    return Process(picked, rank, world_size, local_rank, restarts)
 
 
 def set_threads(config) -> None:
@@ -137,10 +139,12 @@ MAX_LOADER_WORKERS = 16
 
 def loader_workers(config) -> int:
     """DataLoader workers of a run: ``config.num_workers``, or for -1 one per usable core less
-    one for the training loop (at most `MAX_LOADER_WORKERS`). Items do not depend on the count,
-    so neither does the run."""
+    one for the training loop (at most `MAX_LOADER_WORKERS`), the cores shared among the
+    torchrun processes of this machine (``LOCAL_WORLD_SIZE``). Items do not depend on the
+    count, so neither does the run."""
     n = int(config.num_workers)
-    return min(MAX_LOADER_WORKERS, max(0, usable_cores() - 1)) if n == -1 else n
+    local = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1))
+    return min(MAX_LOADER_WORKERS, max(0, usable_cores() // local - 1)) if n == -1 else n
 
 
 def setup(config, device=None) -> torch.device:

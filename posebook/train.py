@@ -15,6 +15,13 @@ SIGKILL and resumed ends bit-identical to an uninterrupted one. With ``gpu_augme
 only draw the augmentation and `update` renders the batch on the device (`data.gpu_items`).
 Within a step the host never waits for the device: losses stay there until `fetch_losses` copies
 them (every `LOSS_FETCH_EVERY` steps and before saving, evaluating, logging).
+
+Under torchrun (``torchrun --nproc_per_node N -m posebook train ...``) the N processes train one
+run (`distributed`): ``batch_size`` stays the global batch, rank r takes its slice of the same
+global order, DistributedDataParallel averages the gradients, only rank 0 writes, every rank
+resumes from the same last.pt (a job torchrun restarts resumes by itself:
+`resumes_after_restart`), and evaluation is split over the ranks and gathered. With
+``sync_batchnorm`` the losses match one process's to float32 rounding (tests/test_distributed.py).
 """
 from __future__ import annotations
 
@@ -25,9 +32,9 @@ from pathlib import Path
 
 import torch
 
-from . import checkpoint, profiles, runs, runtime, schedule
+from . import checkpoint, distributed, profiles, runs, runtime, schedule
 from .data import sources
-from .history import History
+from .history import History, pose_sums
 from .loss import l1_loss
 from .progress import ProgressLog
 from .profiles import RunConfig
@@ -39,18 +46,38 @@ class NonFiniteLoss(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
-def resolve(config: RunConfig, overrides=(), ablation: bool = False) -> RunConfig:
+def resolve(config: RunConfig, overrides=(), ablation: bool = False,
+            world_size: int = 1) -> RunConfig:
     """`config` as it trains, made in one place and in this order: the ``key=value``
     `overrides` (`profiles.apply_overrides`), validation (`RunConfig.validate`: every type,
-    range and relation, the one check; consumers take the result as valid), with `ablation` the
-    ablation's run length (`profiles.ablation_length`), then a length in epochs in steps
-    (`profiles.with_length`) from the training-set size its data source gives. Idempotent, so a
-    resolved config resolves to itself."""
-    config = profiles.apply_overrides(config, overrides).validate()
+    range and relation, the one check; consumers take the result as valid), the batch rule for
+    `world_size` processes (`for_processes`), with `ablation` the ablation's run length
+    (`profiles.ablation_length`), then a length in epochs in steps (`profiles.with_length`) from
+    the training-set size its data source gives. Idempotent, so a resolved config resolves to
+    itself."""
+    config = for_processes(profiles.apply_overrides(config, overrides).validate(), world_size)
     if ablation:
         config = profiles.ablation_length(config)
     if config.epochs > 0:
         config = profiles.with_length(config, sources.for_config(config).train_size())
+    return config
+
+
+def for_processes(config: RunConfig, world_size: int) -> RunConfig:
+    """`config` for `world_size` processes (torchrun). ``batch_rule`` "global": unchanged --
+    ``batch_size`` is the global batch, each process takes ``batch_size / world_size`` of it,
+    and the run is the same for any number of processes. "per_process_linear_lr": ``batch_size``
+    is each process's, so the global batch is ``world_size`` x it and ``lr_min``/``lr_max`` grow
+    by the same factor (the linear scaling rule, Goyal et al. 2017); the result says "global"
+    with the global batch and rates it trains with, so it resolves to itself. ValueError when
+    the global batch does not split evenly."""
+    if config.batch_rule == "per_process_linear_lr":
+        config = config.replace(batch_size=config.batch_size * world_size,
+                                lr_min=config.lr_min * world_size,
+                                lr_max=config.lr_max * world_size, batch_rule="global")
+    if config.batch_size % world_size:
+        raise ValueError(f"batch_size {config.batch_size} (the global batch) must be a multiple "
+                         f"of the number of processes, {world_size}")
     return config
 
 
@@ -60,7 +87,13 @@ class Trainer:
     folder: where it saves (a `runs.RunFolder`, or its path: then written only when `process`
     writes). process: this process (default `runtime.process(config)`), whose device it uses.
     data: the run's `training.TrainingData` (items, validation split, loader); history: its
-    `history.History` (curves, mean-pose sums, time)."""
+    `history.History` (curves, mean-pose sums, time).
+
+    In a torchrun group (`distributed.group`) every rank holds one: each trains on its slice of
+    every global batch, `forward` is the model in DistributedDataParallel (gradients averaged;
+    with ``config.sync_batchnorm`` batch norms over the global batch), the losses and mean-pose
+    sums in `history` are those of the global batch, the same on every rank; only the writer's
+    `folder` writes."""
 
     def __init__(self, config: RunConfig, folder: runs.RunFolder | str | Path,
                  progress: bool | str = True, process: runtime.Process | None = None):
@@ -76,13 +109,17 @@ class Trainer:
         self.precision = runtime.precision_for(config, self.device)   # bf16, or fp16 + scaler
         torch.manual_seed(config.seed)                                 # the initial weights
         self.model = model_lib.for_training(config, self.device)
-        self.forward = model_lib.compiled(self.model, config)
+        if config.sync_batchnorm and distributed.active():
+            self.model = distributed.sync_batchnorm(self.model, self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr_min,
                                           weight_decay=config.weight_decay,
                                           fused=self.device.type == "cuda")
         self.scaler = runtime.grad_scaler(self.precision, self.device)  # float16 only
-        self.data = training.training_data(config, self.device)
+        with distributed.writer_first(self.process):   # the writer renders shared caches
+            self.data = training.training_data(config, self.device)
+        self.forward = model_lib.compiled(distributed.wrap(self.model, self.device), config)
         self.step = 0
+        self.pending_poses = [torch.zeros_like(History().pose_sum), 0]   # a rank's, unsummed
         self.losses: list[torch.Tensor] = []   # the latest steps' losses, still on the device
         self.loss_fetch_every = LOSS_FETCH_EVERY   # fetch_losses after this many are pending
         self.history = History()
@@ -164,7 +201,12 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
         self.scaler.step(self.optimizer)   # fused Adam skips an inf/NaN step on the device
         self.scaler.update()
-        self.history.add_update(self.step, lr, batch["joints_cam_mm"])  # host: no sync
+        if distributed.active():          # summed over the ranks with the losses
+            pose_sum, count = pose_sums(batch["joints_cam_mm"])
+            self.pending_poses = [self.pending_poses[0] + pose_sum, self.pending_poses[1] + count]
+            self.history.add_update(self.step, lr)
+        else:
+            self.history.add_update(self.step, lr, batch["joints_cam_mm"])  # host: no sync
         loss = loss.detach()
         self.losses.append(loss)
         self.step += 1
@@ -174,10 +216,20 @@ class Trainer:
 
     def fetch_losses(self) -> None:
         """Copy `self.losses` to `history.loss` in one transfer (the host waits for the device
-        here); raise NonFiniteLoss naming the first step whose loss is NaN or infinite."""
+        here); raise NonFiniteLoss naming the first step whose loss is NaN or infinite. In a
+        torchrun group: the means over the ranks (the global batch's losses), with the ranks'
+        mean-pose sums, in one all-reduce."""
         if not self.losses:
             return
         values = torch.stack(self.losses).tolist()
+        if distributed.active():
+            n, (pose_sum, count) = len(values), self.pending_poses
+            packed = torch.cat([torch.tensor(values, dtype=torch.float64), pose_sum.flatten(),
+                                torch.tensor([count], dtype=torch.float64)])
+            total = distributed.sum_over_ranks(packed)
+            values = (total[:n] / self.process.world_size).tolist()
+            self.history.add_poses(total[n:-1].reshape(pose_sum.shape), int(total[-1]))
+            self.pending_poses = [torch.zeros_like(pose_sum), 0]
         first, self.losses = self.step - len(values), []
         for offset, value in enumerate(values):
             if not math.isfinite(value):
@@ -197,9 +249,11 @@ class Trainer:
         c = self.config
         every = c.checkpoint_every or c.eval_every or c.steps
         snapshot_at = schedule.snapshot_steps(c.steps, c.cycle_steps, c.snapshots)
-        log = ProgressLog(c.steps, self.step, self.progress, c.batch_size, self.history.seconds)
+        log = ProgressLog(c.steps, self.step, self.progress, c.batch_size, self.history.seconds,
+                          show=self.process.is_writer)
         tic = time.perf_counter()
-        for batch in self.data.loader(range(self.step, c.steps)):
+        p = self.process
+        for batch in self.data.loader(range(self.step, c.steps), p.rank, p.world_size):
             self.update(batch)
             snapshot = self.step in snapshot_at
             validate = self.data.val is not None and c.eval_every and (
@@ -212,7 +266,8 @@ class Trainer:
                        None if self.losses else self.history.loss[-1])
             if snapshot:
                 self.save(snapshot=snapshot_at.index(self.step))
-            if validate:
+            if validate:             # split over the ranks, with rank 0's batch-norm statistics
+                distributed.broadcast_buffers(self.model)
                 val = evaluate.quick_mpjpe(self.model, self.data.val, c, self.device)
                 self.history.add_validation(self.step, val)
                 log.note(f"step {self.step}: val MPJPE {val:.1f} mm")
@@ -232,23 +287,27 @@ def train(config: RunConfig, name: str, resume: bool = False, progress: bool | s
     differing keys). overwrite: replace an existing run of that name, only once the new
     config has validated and its model and data are built. The writing process (`process`,
     default `runtime.process(config)`) locks the folder for the whole run (a second process
-    training the same name fails); the others of a torchrun job neither lock nor write.
+    training the same name fails); the others of a torchrun job (`distributed.group`: they
+    join it here) neither lock nor write: they wait for the writer to open the folder, read
+    the same last.pt to resume, train their slices, and evaluate their slices of each split.
     """
     from . import evaluate
 
-    config = resolve(config)
     process = process or runtime.process(config)
-    with runs.RunFolder.open(name, resume=resume, overwrite=overwrite,
-                             writer=process.is_writer) as folder:
+    config = resolve(config, world_size=process.world_size)
+    with distributed.group(process), runs.RunFolder.open(
+            name, resume=resume, overwrite=overwrite, writer=process.is_writer) as folder:
         state = folder.resume_state(config) if resume else None
         trainer = Trainer(config, folder, progress, process)  # model, data: their errors first
         folder.begin(config, fresh=not resume)                # only now is an old run replaced
         if state is not None:
             trainer.load_state_dict(state)
         trainer.fit()
-        if process.is_writer:
-            evaluate.evaluate_all(folder.path, model=trainer.model, state=trainer.state_dict(),
-                                  device=trainer.device)
+        distributed.barrier()                  # the writer has saved what evaluation reads
+        distributed.broadcast_buffers(trainer.model)
+        evaluate.evaluate_all(folder.path, model=trainer.model, state=trainer.state_dict(),
+                              device=trainer.device, writer=process.is_writer)
+        distributed.barrier()                  # metrics.json is written
     return folder.path
 
 
@@ -298,16 +357,26 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def resumes_after_restart(process: runtime.Process, run_dir: Path, config: RunConfig) -> bool:
+    """torchrun restarted the job (``--max-restarts``: a rank failed) and `run_dir` holds a
+    last.pt of `config`: the restarted ranks resume it rather than start again (or refuse)."""
+    folder = runs.RunFolder(run_dir, writer=False)
+    saved = folder.saved_config() if process.restarts > 0 else None
+    return (saved is not None and folder.has_checkpoint()
+            and not checkpoint.config_diff(saved, config))
+
+
 def run(args) -> int:
     saved = runs.folder(args.name)
     if args.resume and args.profile is None and runs.is_run(saved):
         base = runs.load(saved).config
     else:
         base = profiles.get(args.profile)
-    config = resolve(base, args.overrides)
-    process = runtime.process(config)
+    process = runtime.process(profiles.apply_overrides(base, args.overrides))  # rank, device
+    config = resolve(base, args.overrides, world_size=process.world_size)
+    resume = args.resume or resumes_after_restart(process, saved, config)
     try:
-        run_dir = train(config, args.name, resume=args.resume, overwrite=args.overwrite,
+        run_dir = train(config, args.name, resume=resume, overwrite=args.overwrite,
                         progress=not args.no_progress, process=process)
     except NonFiniteLoss as error:
         print(f"posebook train: {error}", file=sys.stderr)

@@ -41,20 +41,27 @@ def test_one_process_by_default_and_torchrun_ranks_from_the_environment():
     assert runtime.process(config, environ={"RANK": "0", "WORLD_SIZE": "2"}).is_writer
     with pytest.raises(ValueError, match="rank must be in"):
         runtime.Process(torch.device("cpu"), rank=2, world_size=2)
-    with pytest.raises(ValueError, match="RANK, WORLD_SIZE and LOCAL_RANK must be integers"):
+    restarted = runtime.process(config, environ={"RANK": "0", "WORLD_SIZE": "2",
+                                                 "TORCHELASTIC_RESTART_COUNT": "1"})
+    assert (alone.restarts, restarted.restarts) == (0, 1)
+    with pytest.raises(ValueError, match="RANK, WORLD_SIZE, LOCAL_RANK and TORCHELASTIC_RESTART"):
         runtime.process(config, environ={"RANK": "one"})
     with pytest.raises(AttributeError):
         alone.rank = 3                                   # frozen: decided once
 
 
-def test_a_process_that_does_not_write_neither_locks_nor_writes(runs_dir, monkeypatch):
-    """Rank 1 of a torchrun job (simulated by its environment) trains while rank 0 holds the
-    lock, and leaves nothing behind: no folder, no checkpoint, no metrics."""
-    monkeypatch.setenv("RANK", "1")
-    monkeypatch.setenv("WORLD_SIZE", "2")
+def test_a_process_that_does_not_write_neither_locks_nor_writes(runs_dir):
+    """Rank 1 of a torchrun job opens, begins and saves the run while rank 0 holds the lock,
+    and leaves nothing behind (a whole 2-rank job: tests/test_distributed.py,
+    test_only_rank_0_writes)."""
+    config = train.resolve(_tiny_config())
     with runs.lock(runs.folder("ranks")):               # rank 0 is writing this run
-        run_dir = train.train(_tiny_config(), "ranks", progress=False)
-    assert run_dir == runs_dir / "ranks" and not run_dir.exists()
+        with runs.RunFolder.open("ranks", writer=False) as folder:
+            folder.begin(config, fresh=True)
+            folder.save_last({"history": {}})
+            folder.save_snapshot(0, {})
+            folder.write_metrics({}, "")
+    assert not (runs_dir / "ranks").exists()
     assert sorted(p.name for p in runs_dir.iterdir()) == [".ranks.lock"]
 
 

@@ -29,18 +29,28 @@ from .dataset import PoseDataset
 class RunBatches:
     """Batch sampler of a run's update steps: step s -> [(epoch, index), ...] from
     `batch_indices`. Item keys carry their epoch, so the training augmentation of every epoch
-    comes out of one DataLoader whose workers live as long as the run."""
+    comes out of one DataLoader whose workers live as long as the run.
 
-    def __init__(self, seed: int, n: int, batch_size: int, steps):
+    Rank `rank` of `world` processes takes its slice of the same global batch (items
+    ``rank*b .. (rank+1)*b`` of it, b = batch_size / world): the slices in rank order are the
+    one process's batch."""
+
+    def __init__(self, seed: int, n: int, batch_size: int, steps, rank: int = 0,
+                 world: int = 1):
+        if batch_size % world:
+            raise ValueError(f"batch_size {batch_size} (the global batch) must be a multiple of "
+                             f"the number of processes, {world}")
         self.seed, self.n, self.batch_size, self.steps = seed, n, batch_size, steps
+        self.rank, self.per_rank = rank, batch_size // world
 
     def __len__(self) -> int:
         return len(self.steps)
 
     def __iter__(self):
+        lo, hi = self.rank * self.per_rank, (self.rank + 1) * self.per_rank
         for step in self.steps:
             epoch, indices = batch_indices(self.seed, step, self.n, self.batch_size)
-            yield [(epoch, int(i)) for i in indices]
+            yield [(epoch, int(i)) for i in indices[lo:hi]]
 
 
 def batch_indices(seed: int, step: int, n: int, batch_size: int) -> tuple[int, np.ndarray]:
@@ -97,15 +107,17 @@ class TrainingData:
         """The "train" `PoseDataset` (under `train` with ``gpu_augment``)."""
         return self.train.dataset if isinstance(self.train, gpu_items.GpuPathItems) else self.train
 
-    def loader(self, steps) -> torch.utils.data.DataLoader:
+    def loader(self, steps, rank: int = 0, world: int = 1) -> torch.utils.data.DataLoader:
         """DataLoader over the given update steps: one loader, and one set of worker processes,
-        for the whole run (each item key carries its epoch, see `RunBatches`)."""
+        for the whole run (each item key carries its epoch, see `RunBatches`); of `world`
+        processes, rank `rank`'s slice of every batch."""
         c = self.config
         workers = runtime.loader_workers(c)
         if workers:
             runtime.one_opencv_thread()          # inherited by the forked workers
         return torch.utils.data.DataLoader(  # collate: GpuPathItems' own, else the default
-            self.train, batch_sampler=RunBatches(c.seed, len(self.train), c.batch_size, steps),
+            self.train,
+            batch_sampler=RunBatches(c.seed, len(self.train), c.batch_size, steps, rank, world),
             num_workers=workers, collate_fn=getattr(self.train, "collate", None),
             pin_memory=self.device.type == "cuda", prefetch_factor=4 if workers else None,
             generator=torch.Generator().manual_seed(c.seed),  # leaves the global RNG alone
