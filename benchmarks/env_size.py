@@ -73,7 +73,7 @@ def main() -> int:
     root = book.repo()
     if args.which == "binder":
         listing = Path(tempfile.mkdtemp()) / "binder.txt"
-        listing.write_text("\n".join(launch.binder_environment(root)[1]) + "\n")
+        listing.write_text("\n".join(launch.binder_environment(root).requirements) + "\n")
         pip_args = ["-r", str(listing)]
     elif args.which == "readme":
         pip_args = ["-e", f"{root}[book]"]

@@ -15,6 +15,7 @@ with the ``smoke`` profile (`posebook.profiles.DEFAULT_RULE`).
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -98,9 +99,16 @@ def book_config(config: dict, url: str) -> dict:
     return config
 
 
-def binder_environment(root: Path) -> tuple[str, list[str]]:
-    """(Python version, pip requirement lines) of ``<root>/environment.yml``, with the package
-    itself (``.``) as an absolute path, ready for ``pip install -r``."""
+@dataclasses.dataclass(frozen=True)
+class BinderEnvironment:
+    """``environment.yml`` as pip sees it: the Python version (``"3.11"``) and the pip
+    requirement lines, the package itself (``.``) as an absolute path, ready for ``pip -r``."""
+    python: str
+    requirements: tuple[str, ...]
+
+
+def binder_environment(root: Path) -> BinderEnvironment:
+    """Binder's environment, read from ``<root>/environment.yml``."""
     env = yaml.safe_load((root / ENVIRONMENT).read_text())
     deps = env.get("dependencies", [])
     python = next((d.split("=", 1)[1] for d in deps if isinstance(d, str)
@@ -108,5 +116,6 @@ def binder_environment(root: Path) -> tuple[str, list[str]]:
     pip_lines = next((d["pip"] for d in deps if isinstance(d, dict) and "pip" in d), [])
     if not python or not pip_lines:
         raise ValueError(f"{root / ENVIRONMENT}: expected python=X.Y and a pip: list")
-    return python, [re.sub(r"(^-e |^)\.(\[|$)", lambda m: f"{m.group(1)}{root}{m.group(2)}", line)
-                    for line in pip_lines]
+    return BinderEnvironment(python, tuple(
+        re.sub(r"(^-e |^)\.(\[|$)", lambda m: f"{m.group(1)}{root}{m.group(2)}", line)
+        for line in pip_lines))

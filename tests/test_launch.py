@@ -152,13 +152,23 @@ def resolve(requirements: list[str], tmp_path: Path) -> dict:
     return json.loads(report.read_text())
 
 
+def test_binder_environment_pins_cpu_torch_and_installs_this_checkout(tmp_path):
+    binder = launch.binder_environment(ROOT)
+    assert re.fullmatch(r"3\.\d+", binder.python)
+    assert any(re.fullmatch(r"torch==[\d.]+\+cpu", line) for line in binder.requirements)
+    assert f"-e {ROOT}[book]" in binder.requirements
+    (tmp_path / "environment.yml").write_text("dependencies: [python=3.11]\n")
+    with pytest.raises(ValueError, match="environment.yml: expected python=X.Y and a pip: list"):
+        launch.binder_environment(tmp_path)
+
+
 @pytest.mark.slow
 def test_binder_environment_resolves_with_cpu_torch_and_no_cuda_wheel(tmp_path):
-    python, requirements = launch.binder_environment(ROOT)
-    if python != f"{sys.version_info.major}.{sys.version_info.minor}":
-        pytest.skip(f"environment.yml asks for Python {python}; this is {sys.version.split()[0]}")
+    binder = launch.binder_environment(ROOT)
+    if binder.python != f"{sys.version_info.major}.{sys.version_info.minor}":
+        pytest.skip(f"environment.yml asks for Python {binder.python}; this is {sys.version.split()[0]}")
     installs = {item["metadata"]["name"].lower(): item["metadata"]["version"]
-                for item in resolve(requirements, tmp_path)["install"]}
+                for item in resolve(list(binder.requirements), tmp_path)["install"]}
     cuda = sorted(name for name in installs if name.startswith("nvidia-") or name == "triton")
     assert not cuda, f"Binder's environment pulls CUDA wheels: {cuda}"
     assert installs["torch"].endswith("+cpu"), installs["torch"]
