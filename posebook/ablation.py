@@ -1,10 +1,13 @@
 """Table 1 of the paper: occlusion-augmentation probability p vs MPJPE, and beyond it.
 
-One model per p in `PROBABILITIES` (and per seed in ``config.ablation_seeds``), everything else
-identical; each is trained or re-used through `train.run_cached` into
-``runs/ablation_<profile>_p<100p>_s<seed>/`` and evaluated on the clean and the occluded test set
-(`evaluate.evaluate_all`, written to metrics.json). With a single seed the seed-to-seed spread is
-measured once: p = `SPREAD_P` is retrained with `N_SPREAD_SEEDS` - 1 extra seeds.
+The protocol: the profile's config with its ``ablation_set`` changes (`protocol`; for the
+synthetic profiles, the Human3.6M-shaped `data.subjects` people: train on five, test on two
+others, the regime where the paper's error is a generalisation gap). One model per p in
+``config.ablation_p`` and per seed in ``config.ablation_seeds``, everything else identical; each
+is trained or re-used through `train.run_cached` into ``runs/ablation_<profile>_p<100p>_s<seed>/``
+and evaluated on the clean and the occluded test set and on its own training people
+(`evaluate.evaluate_all`, written to metrics.json). The seed-to-seed noise is the pooled standard
+deviation over the probabilities trained with several seeds (`seed_spread`).
 
 Beyond the paper: the error of covered vs uncovered joints (from metrics.json) and the error vs
 the number of occluders in the occluded test image (`per_count`, computed here from the run's
@@ -26,42 +29,42 @@ import numpy as np
 from . import evaluate, metrics, paper_numbers, profiles, report, runs, runtime, train
 from .profiles import RunConfig
 
-PROBABILITIES = (0.0, 0.15, 0.5, 0.85)
 PAPER_TABLE1 = paper_numbers.TABLE1_MPJPE_MM   # quoted from the paper's Table 1, not measured
-SPREAD_P = 0.5
-N_SPREAD_SEEDS = 3
 BREAKDOWN_FILE = "ablation.json"
 BREAKDOWN_VERSION = 1
+_CHOSEN_HERE = ("occlusion_p", "seed", "profile")   # never an ablation_set key
+
+
+def protocol(base: RunConfig) -> RunConfig:
+    """`base` with its ``ablation_set`` changes applied (KEY=VALUE texts, as ``--set``): the
+    config every Table 1 run shares before its p and seed. ValueError naming the item when a
+    change is not a config field or sets what the ablation chooses itself."""
+    for item in base.ablation_set:
+        key = item.partition("=")[0].strip()
+        if key in _CHOSEN_HERE or key.startswith("ablation_"):
+            raise ValueError(f"ablation_set item {item!r}: {key} is chosen by the ablation "
+                             f"itself (ablation_p, ablation_seeds, the profile)")
+    try:
+        return profiles.apply_overrides(base, base.ablation_set)
+    except ValueError as error:
+        raise ValueError(f"ablation_set {base.ablation_set!r}: {error}") from None
 
 
 def run_config(base: RunConfig, p: float, seed: int) -> RunConfig:
-    """`base` with occlusion probability `p` and `seed`, resolved with the ablation's run
-    length (`train.resolve`: validated, `profiles.ablation_length`, epochs in steps)."""
-    return train.resolve(base.replace(occlusion_p=float(p), seed=int(seed)), ablation=True)
+    """The protocol (`protocol`) with occlusion probability `p` and `seed`, resolved with the
+    ablation's run length (`train.resolve`: validated, `profiles.ablation_length`, epochs in
+    steps)."""
+    return train.resolve(protocol(base).replace(occlusion_p=float(p), seed=int(seed)),
+                         ablation=True)
 
 
 def run_name(config: RunConfig) -> str:
     return f"ablation_{config.profile}_p{round(config.occlusion_p * 100):03d}_s{config.seed}"
 
 
-def spread_seeds(base: RunConfig) -> tuple[int, ...]:
-    """Seeds of the p = SPREAD_P runs: the main seeds, plus extra ones up to N_SPREAD_SEEDS."""
-    seeds = list(base.ablation_seeds)
-    extra = max(seeds) + 1
-    while len(seeds) < N_SPREAD_SEEDS:
-        seeds.append(extra)
-        extra += 1
-    return tuple(seeds)
-
-
 def plan(base: RunConfig) -> list[RunConfig]:
-    """Every run of the ablation: PROBABILITIES x ablation_seeds, then the extra spread seeds."""
-    if not base.ablation_seeds:
-        raise ValueError("config.ablation_seeds is empty; give at least one seed")
-    configs = [run_config(base, p, s) for p in PROBABILITIES for s in base.ablation_seeds]
-    configs += [run_config(base, SPREAD_P, s) for s in spread_seeds(base)
-                if s not in base.ablation_seeds]
-    return configs
+    """Every run of the ablation: ``ablation_p`` x ``ablation_seeds``."""
+    return [run_config(base, p, s) for p in base.ablation_p for s in base.ablation_seeds]
 
 
 @dataclass
@@ -71,6 +74,7 @@ class Result:
     seed: int
     name: str
     path: Path
+    train_mm: float | None          # its own training people, unaugmented (None: not measured)
     clean_mm: float                 # clean test MPJPE
     occluded_mm: float              # occluded test MPJPE (all joints)
     covered_mm: float | None        # occluded test, joints under an occluder
@@ -86,6 +90,10 @@ class Ablation:
     results: list[Result]
     first: report.RunMetrics        # the first run's metrics: data, occluders, backbone
     steps: int                      # steps per run
+
+    @property
+    def probabilities(self) -> tuple[float, ...]:
+        return tuple(self.base.ablation_p)
 
     def at(self, p: float, seeds=None) -> list[Result]:
         return [r for r in self.results if np.isclose(r.p, p) and (seeds is None or r.seed in seeds)]
@@ -131,6 +139,7 @@ def read_result(run_dir: str | Path, with_counts: bool = True) -> Result:
     occ = numbers.split("test_occluded")
     return Result(
         p=run.config.occlusion_p, seed=run.config.seed, name=run.path.name, path=run.path,
+        train_mm=numbers.train.mpjpe_mm if numbers.train else None,
         clean_mm=float(numbers.test.mpjpe_mm), occluded_mm=float(occ.mpjpe_mm),
         covered_mm=occ.occluded_mm, uncovered_mm=occ.visible_mm,
         n_covered=occ.n_occluded, n_uncovered=occ.n_visible,
@@ -227,32 +236,42 @@ def mean_std(values) -> tuple[float, float]:
 
 
 def summary(ablation: Ablation) -> list[dict]:
-    """Per p over the main seeds: clean/occluded/covered/uncovered mean and std (mm)."""
+    """Per p: train / clean / occluded / covered / uncovered mean and std over the seeds (mm),
+    the gap (clean test - train, per seed, then mean and std) and the paper's number."""
     rows = []
-    for p in PROBABILITIES:
-        runs = ablation.at(p, ablation.base.ablation_seeds)
-        row = {"p": p, "n_seeds": len(runs), "paper_mm": PAPER_TABLE1[p]}
-        for key in ("clean_mm", "occluded_mm", "covered_mm", "uncovered_mm"):
+    for p in ablation.probabilities:
+        runs = ablation.at(p)
+        row = {"p": p, "n_seeds": len(runs), "paper_mm": PAPER_TABLE1.get(p)}
+        for key in ("train_mm", "clean_mm", "occluded_mm", "covered_mm", "uncovered_mm"):
             row[key], row[key.replace("_mm", "_std_mm")] = mean_std([getattr(r, key) for r in runs])
+        row["gap_mm"], row["gap_std_mm"] = mean_std(
+            [r.clean_mm - r.train_mm for r in runs if r.train_mm is not None])
         rows.append(row)
     return rows
 
 
 def seed_spread(ablation: Ablation) -> dict:
-    """Seed-to-seed standard deviation at p = SPREAD_P over `spread_seeds` (mm)."""
-    runs = ablation.at(SPREAD_P, spread_seeds(ablation.base))
-    return {"p": SPREAD_P, "seeds": [r.seed for r in runs],
-            "clean_std_mm": mean_std([r.clean_mm for r in runs])[1],
-            "occluded_std_mm": mean_std([r.occluded_mm for r in runs])[1],
-            "clean_mm": [r.clean_mm for r in runs], "occluded_mm": [r.occluded_mm for r in runs]}
+    """Seed-to-seed standard deviation (mm), pooled over every p trained with two or more seeds:
+    sqrt(sum((n_p - 1) s_p^2) / sum(n_p - 1)); NaN where no p has two seeds. `dof` is
+    sum(n_p - 1), the pooled estimate's degrees of freedom."""
+    groups = [ablation.at(p) for p in ablation.probabilities]
+    groups = [g for g in groups if len(g) > 1]
+    dof = sum(len(g) - 1 for g in groups)
+    out = {"dof": dof, "seeds": sorted({r.seed for g in groups for r in g})}
+    for key in ("clean_mm", "occluded_mm", "train_mm"):
+        sums = [np.var([getattr(r, key) for r in g], ddof=1) * (len(g) - 1) for g in groups
+                if all(getattr(r, key) is not None for r in g)]
+        out[key.replace("_mm", "_std_mm")] = (float(np.sqrt(sum(sums) / dof))
+                                              if dof and len(sums) == len(groups) else float("nan"))
+    return out
 
 
 def count_summary(ablation: Ablation) -> dict[float, dict[int, float]]:
-    """{p: {n occluders: MPJPE mm}} on the occluded test set, image-weighted over main seeds."""
+    """{p: {n occluders: MPJPE mm}} on the occluded test set, image-weighted over the seeds."""
     out = {}
-    for p in PROBABILITIES:
+    for p in ablation.probabilities:
         total: dict[int, list[float]] = {}
-        for r in ablation.at(p, ablation.base.ablation_seeds):
+        for r in ablation.at(p):
             for n, (mm, k) in r.per_count.items():
                 acc = total.setdefault(n, [0.0, 0])
                 acc[0] += mm * k
@@ -265,3 +284,30 @@ def change(rows: list[dict], p_from: float, p_to: float, key: str = "occluded_mm
     """Mean MPJPE at `p_to` minus at `p_from` (mm; negative = augmentation helped)."""
     by_p = {r["p"]: r for r in rows}
     return float(by_p[p_to][key] - by_p[p_from][key])
+
+
+@dataclass(frozen=True)
+class Gain:
+    """The best p > 0 against no augmentation on one test set (`key` of `summary` rows), with
+    the pooled seed-to-seed std it is judged by (`seed_spread`)."""
+    key: str                # "clean_mm" | "occluded_mm"
+    p: float                # the p > 0 with the lowest mean MPJPE on that set
+    delta_mm: float         # its mean minus p = 0's (negative = augmentation helped)
+    noise_mm: float         # pooled seed-to-seed std of that set (NaN: one seed per p)
+
+    @property
+    def noise_multiple(self) -> float:
+        """|delta| / noise (NaN without a measured noise)."""
+        return abs(self.delta_mm) / self.noise_mm if self.noise_mm > 0 else float("nan")
+
+
+def best_gain(rows: list[dict], spread: dict, key: str = "clean_mm") -> Gain:
+    """`Gain` of the best p > 0 over p = 0 on `key`'s test set; ValueError when the ablation
+    trained no p = 0 or no p > 0."""
+    base = [r for r in rows if r["p"] == 0]
+    others = [r for r in rows if r["p"] > 0]
+    if not base or not others:
+        raise ValueError(f"a gain needs p = 0 and some p > 0 among {[r['p'] for r in rows]}")
+    best = min(others, key=lambda r: r[key])
+    return Gain(key, best["p"], float(best[key] - base[0][key]),
+                float(spread[key.replace("_mm", "_std_mm")]))

@@ -23,22 +23,46 @@ def test_plan_varies_only_p_and_seed():
     base = profiles.get("smoke")
     configs = ablation.plan(base)
     names = [ablation.run_name(c) for c in configs]
-    assert len(set(names)) == len(names)
-    main = [c for c in configs if c.seed in base.ablation_seeds]
-    assert sorted({c.occlusion_p for c in main}) == sorted(ablation.PROBABILITIES)
-    # single-seed profile: the spread is measured with extra seeds at SPREAD_P only
-    extra = [c for c in configs if c.seed not in base.ablation_seeds]
-    assert len(base.ablation_seeds) + len(extra) == ablation.N_SPREAD_SEEDS
-    assert all(c.occlusion_p == ablation.SPREAD_P for c in extra)
+    assert len(set(names)) == len(names) == len(base.ablation_p) * len(base.ablation_seeds)
+    assert {(c.occlusion_p, c.seed) for c in configs} == {
+        (p, s) for p in base.ablation_p for s in base.ablation_seeds}
     reference = configs[0].to_dict()
     for c in configs:
         diff = {k for k, v in c.to_dict().items() if reference[k] != v}
         assert diff <= {"occlusion_p", "seed"}, diff
     assert configs[0].steps == (base.ablation_steps or base.steps)
+    # the protocol: the profile with its ablation_set changes (Human3.6M-shaped subjects)
+    assert all(c.dataset == "synthetic_subjects" for c in configs)
+    cpu = ablation.plan(profiles.get("cpu"))
+    assert len(cpu) >= 6 and {c.n_train for c in cpu} == {400} and {c.input_px for c in cpu} == {64}
+    for p in (0.0, max(profiles.get("cpu").ablation_p)):     # >= 3 seeds at both ends
+        assert len([c for c in cpu if c.occlusion_p == p]) >= 3
+
+
+@pytest.mark.parametrize("item, words", [
+    ("occlusion_p=0.3", "chosen by the ablation itself"), ("seed=4", "chosen by the ablation"),
+    ("ablation_steps=3", "chosen by the ablation"), ("no_such_key=1", "unknown config key"),
+    ("n_train=many", "expects int")])
+def test_protocol_refuses_a_bad_change(item, words):
+    base = profiles.get("smoke").replace(ablation_set=(item,))
+    with pytest.raises(ValueError, match=words) as error:
+        ablation.plan(base)
+    assert "ablation_set" in str(error.value)
+
+
+def test_ablation_fields_parse_from_the_command_line():
+    config = profiles.get("smoke", ["ablation_p=0,0.5", "ablation_set=n_train=64,input_px=32"])
+    assert config.ablation_p == (0.0, 0.5) and config.ablation_set == ("n_train=64", "input_px=32")
+    assert profiles.RunConfig.from_dict(json.loads(config.to_json())) == config
+    with pytest.raises(ValueError, match="ablation_p must be one or more distinct"):
+        profiles.get("smoke", ["ablation_p=0,1.5"]).validate()
+    with pytest.raises(ValueError, match="ablation_seeds must be one or more distinct"):
+        profiles.get("smoke", ["ablation_seeds=1,1"]).validate()
 
 
 def test_run_config_caps_the_cycle():
-    base = profiles.get("cpu").replace(steps=3000, cycle_steps=1000, ablation_steps=600)
+    base = profiles.get("cpu").replace(steps=3000, cycle_steps=1000, ablation_steps=600,
+                                       ablation_set=())
     c = ablation.run_config(base, 0.15, 4)
     assert (c.steps, c.cycle_steps, c.occlusion_p, c.seed) == (600, 600, 0.15, 4)
     c = ablation.run_config(base.replace(ablation_steps=2500), 0.5, 0)
@@ -68,19 +92,28 @@ def test_a_finished_epoch_based_run_counts_as_finished(tmp_path, monkeypatch):
     assert not ablation.finished(config)        # an older posebook's run: retrain, no crash
 
 
+def _cell(values):
+    values = [v for v in values]
+    mean, std = ablation.mean_std(values)
+    return f"{mean:.1f} ± {std:.1f}"
+
+
 def test_table1_reads_the_metrics_files(study):
     rows = ablation.summary(study)
     table = report.tables.table1(rows, report.sentences.ablation_caption(study))
-    assert len(table.rows) == 4
-    assert any("clean" in h for h in table.header) and any("occluded" in h for h in table.header)
-    for row, p in zip(table.rows, ablation.PROBABILITIES):
-        run = json.loads((paths.runs_dir() / ablation.run_name(
-            ablation.run_config(study.base, p, 0)) / "metrics.json").read_text())
+    assert len(table.rows) == len(study.base.ablation_p) == 2
+    for row, p in zip(table.rows, study.base.ablation_p):
+        runs_ = [json.loads((paths.runs_dir() / ablation.run_name(
+            ablation.run_config(study.base, p, s)) / "metrics.json").read_text())
+            for s in study.base.ablation_seeds]
         assert row[1] == ablation.PAPER_TABLE1[p]
-        assert row[2] == pytest.approx(run["test"]["mpjpe_mm"])
-        assert row[3] == pytest.approx(run["test_occluded"]["mpjpe_mm"])
+        assert row[2] == _cell([r["train"]["mpjpe_mm"] for r in runs_])
+        assert row[3] == _cell([r["test"]["mpjpe_mm"] for r in runs_])
+        assert row[4] == _cell([r["test"]["mpjpe_mm"] - r["train"]["mpjpe_mm"] for r in runs_])
+        assert row[5] == _cell([r["test_occluded"]["mpjpe_mm"] for r in runs_])
+        assert row[6] == "2"
     text = table.to_markdown()
-    assert "quoted" in text and "procedural fallback" in text and "synthetic" in text
+    assert "quoted" in text and "procedural fallback" in text and "synthetic_subjects" in text
     assert "'smoke'" in text
 
 
@@ -95,10 +128,13 @@ def test_per_count_agrees_with_metrics(study):
         assert r.covered_mm == metrics["occluded_mm"] and r.uncovered_mm == metrics["visible_mm"]
 
 
-def test_seed_spread_and_rerun_reuses(study):
+def test_seed_spread_pools_the_probabilities_and_rerun_reuses(study):
     spread = ablation.seed_spread(study)
-    assert spread["seeds"] == list(ablation.spread_seeds(study.base))
-    assert spread["occluded_std_mm"] == pytest.approx(np.std(spread["occluded_mm"], ddof=1))
+    groups = [[r.occluded_mm for r in study.at(p)] for p in study.base.ablation_p]
+    pooled = np.sqrt(sum(np.var(g, ddof=1) * (len(g) - 1) for g in groups)
+                     / sum(len(g) - 1 for g in groups))
+    assert spread["occluded_std_mm"] == pytest.approx(pooled)
+    assert spread["dof"] == sum(len(g) - 1 for g in groups) == 2
     assert spread["occluded_std_mm"] > 0          # different seeds do give different models
     assert all(ablation.finished(c) for c in ablation.plan(study.base))
     stamps = [(r.path / "metrics.json").stat().st_mtime_ns for r in study.results]
@@ -107,16 +143,42 @@ def test_seed_spread_and_rerun_reuses(study):
     assert [r.clean_mm for r in again.results] == [r.clean_mm for r in study.results]
 
 
+def test_gain_and_its_sentences():
+    rows = [{"p": 0.0, "train_mm": 80.0, "clean_mm": 140.0, "occluded_mm": 200.0, "gap_mm": 60.0},
+            {"p": 0.15, "train_mm": 90.0, "clean_mm": 133.0, "occluded_mm": 160.0, "gap_mm": 43.0},
+            {"p": 0.85, "train_mm": 95.0, "clean_mm": 135.0, "occluded_mm": 150.0, "gap_mm": 40.0}]
+    spread = {"clean_std_mm": 2.0, "occluded_std_mm": 4.0}
+    clean = ablation.best_gain(rows, spread, "clean_mm")
+    occluded = ablation.best_gain(rows, spread, "occluded_mm")
+    assert (clean.p, clean.delta_mm, clean.noise_multiple) == (0.15, -7.0, 3.5)
+    assert (occluded.p, occluded.delta_mm, occluded.noise_multiple) == (0.85, -50.0, 12.5)
+    assert "3.5 times" in report.table1.gain(clean, "clean test") and "beyond noise" in \
+        report.table1.gain(clean, "clean test")
+    assert "the paper's shape" in report.table1.shape(clean, occluded)
+    small = ablation.best_gain(rows, {"clean_std_mm": 4.0}, "clean_mm")
+    assert "within noise" in report.table1.gain(small, "clean test")
+    assert report.table1.shape(small, occluded).startswith("Only half")
+    worse = ablation.Gain("clean_mm", 0.85, +8.0, 2.0)          # beyond noise, the wrong way
+    assert report.table1.shape(worse, occluded).startswith("Only half")
+    assert "closes more of the gap than it costs" in report.table1.fit_and_gap(rows, 0.15)
+    assert "costs as much or more" in report.table1.fit_and_gap(
+        [rows[0], {**rows[1], "train_mm": 110.0}], 0.15)
+    one_seed = ablation.best_gain(rows, {"clean_std_mm": float("nan")}, "clean_mm")
+    assert "no seed-to-seed noise" in report.table1.gain(one_seed, "clean test")
+    with pytest.raises(ValueError, match="needs p = 0"):
+        ablation.best_gain(rows[1:], spread)
+
+
 def test_figures_and_breakdown_tables(study):
     rows = ablation.summary(study)
     fig = results.ablation_plot(rows, "t")
     assert len(fig.axes) == 2            # ours (measured) | paper (quoted), own axes
     assert len(fig.axes[1].lines) == 1 and list(fig.axes[1].lines[0].get_ydata()) == \
-        [ablation.PAPER_TABLE1[p] for p in ablation.PROBABILITIES]
+        list(ablation.PAPER_TABLE1.values())        # the paper's whole curve, whatever we trained
     by_count = ablation.count_summary(study)
-    assert set(by_count) == set(ablation.PROBABILITIES)
-    assert len(report.tables.counts(by_count).header) == 1 + len(ablation.PROBABILITIES)
-    assert len(report.tables.covered(rows).rows) == 4
+    assert set(by_count) == set(study.base.ablation_p)
+    assert len(report.tables.counts(by_count).header) == 1 + len(study.base.ablation_p)
+    assert len(report.tables.covered(rows).rows) == len(study.base.ablation_p)
     results.count_plot(by_count)
 
 

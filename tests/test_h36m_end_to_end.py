@@ -154,8 +154,9 @@ def test_ablation_plans_the_paper_profile(prepared):
     from posebook import ablation, profiles, train
     base = profiles.get("paper", [f"h36m_root={prepared}", "voc_root=/nowhere", "batch_size=2"])
     configs = ablation.plan(base)
-    assert len(configs) == len(ablation.PROBABILITIES) * len(base.ablation_seeds)
-    assert {c.occlusion_p for c in configs} == set(ablation.PROBABILITIES)
+    assert len(configs) == len(base.ablation_p) * len(base.ablation_seeds)
+    assert {c.occlusion_p for c in configs} == set(base.ablation_p)
+    assert {c.dataset for c in configs} == {"h36m"}        # the paper profile: Human3.6M itself
     resolved = train.resolve(configs[0])     # 40 epochs of 5 frames: 2 batches of 2 each
     assert (resolved.steps, resolved.cycle_steps) == (80, 20)     # cycles of 10 epochs
     short = ablation.plan(base.replace(ablation_steps=7))[0]

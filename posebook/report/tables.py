@@ -67,14 +67,19 @@ def _pm(mean: float, std: float, n: int):
 
 
 def table1(summary_rows: list[dict], caption: str = "") -> Table:
-    """The paper's Table 1 (quoted) next to our clean/occluded test MPJPE per probability.
+    """The paper's Table 1 (quoted) next to ours per probability: the training people, the clean
+    and the occluded test people, and the gap (clean test - training; mean ± std over seeds).
 
-    summary_rows: `posebook.ablation.summary` rows (p, n_seeds, paper_mm, clean_mm, ...).
+    summary_rows: `posebook.ablation.summary` rows (p, n_seeds, paper_mm, train_mm, clean_mm, ...).
     """
-    header = ("occlusion probability p", "paper MPJPE (mm), quoted", "ours: clean test (mm)",
-              "ours: occluded test (mm)", "seeds")
-    rows = [(f"{r['p']:.0%}" if r["p"] else "0 (no augmentation)", float(r["paper_mm"]),
+    header = ("occlusion probability p", "paper (mm), quoted", "ours: training people (mm)",
+              "ours: clean test (mm)", "gap: test - training (mm)", "ours: occluded test (mm)",
+              "seeds")
+    rows = [(f"{r['p']:.0%}" if r["p"] else "0 (no augmentation)",
+             None if r["paper_mm"] is None else float(r["paper_mm"]),
+             _pm(r["train_mm"], r["train_std_mm"], r["n_seeds"]),
              _pm(r["clean_mm"], r["clean_std_mm"], r["n_seeds"]),
+             _pm(r["gap_mm"], r["gap_std_mm"], r["n_seeds"]),
              _pm(r["occluded_mm"], r["occluded_std_mm"], r["n_seeds"]), str(r["n_seeds"]))
             for r in summary_rows]
     return Table(header, rows, caption=caption)

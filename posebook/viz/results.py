@@ -2,31 +2,40 @@
 tables themselves are `posebook.report.tables`."""
 from __future__ import annotations
 
+from .. import paper_numbers
+
 
 def ablation_plot(summary_rows: list[dict], title: str = ""):
     """matplotlib Figure: MPJPE vs training occlusion probability. Left: ours on the clean and
-    the occluded test set (mean ± std over seeds as error bars); right: the paper's quoted
-    numbers (their own axis: real data, a different scale)."""
+    the occluded test people and on the training people (mean ± std over seeds as error bars;
+    the shaded band between training and clean test is the generalisation gap); right: the
+    paper's quoted numbers (their own axis: real data, a different scale)."""
     import textwrap
 
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(8.0, 3.8))
-    ours, paper = fig.subplots(1, 2, sharex=True, gridspec_kw={"width_ratios": [3, 2]})
+    ours, paper = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
     p = [100 * r["p"] for r in summary_rows]
-    for key, label, marker in (("clean_mm", "clean test", "o"),
-                               ("occluded_mm", "occluded test", "s")):
+    for key, label, marker in (("clean_mm", "clean test people", "o"),
+                               ("occluded_mm", "occluded test people", "s"),
+                               ("train_mm", "training people (unaugmented)", "v")):
         ours.errorbar(p, [r[key] for r in summary_rows],
                       yerr=[r[key.replace("_mm", "_std_mm")] for r in summary_rows],
-                      marker=marker, capsize=3, label=label)
+                      marker=marker, capsize=3, label=label,
+                      linestyle=":" if key == "train_mm" else "-")
+    ours.fill_between(p, [r["train_mm"] for r in summary_rows],
+                      [r["clean_mm"] for r in summary_rows], alpha=0.12, color="tab:blue",
+                      label="gap: clean test - training")
     ours.set_title("measured (this machine)", fontsize=9)
     ours.set_ylabel("MPJPE (mm)")
-    ours.legend()
-    paper.plot(p, [r["paper_mm"] for r in summary_rows], "k--", marker="^")
+    ours.legend(fontsize=7)
+    quoted = paper_numbers.TABLE1_MPJPE_MM
+    paper.plot([100 * q for q in quoted], list(quoted.values()), "k--", marker="^")
     paper.set_title("paper, quoted (challenge validation)", fontsize=9)
-    for ax in (ours, paper):
+    for ax, ticks in ((ours, p), (paper, [100 * q for q in quoted])):
         ax.set_xlabel("occlusion-augmentation probability p (%)")
-        ax.set_xticks(p)
+        ax.set_xticks(ticks)
         ax.grid(alpha=0.3)
     if title:
         fig.suptitle("\n".join(textwrap.wrap(title, 110)), fontsize=8)
