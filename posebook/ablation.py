@@ -280,12 +280,6 @@ def count_summary(ablation: Ablation) -> dict[float, dict[int, float]]:
     return out
 
 
-def change(rows: list[dict], p_from: float, p_to: float, key: str = "occluded_mm") -> float:
-    """Mean MPJPE at `p_to` minus at `p_from` (mm; negative = augmentation helped)."""
-    by_p = {r["p"]: r for r in rows}
-    return float(by_p[p_to][key] - by_p[p_from][key])
-
-
 @dataclass(frozen=True)
 class Gain:
     """The best p > 0 against no augmentation on one test set (`key` of `summary` rows), with
