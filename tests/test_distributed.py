@@ -76,6 +76,7 @@ def test_outside_a_group_every_helper_is_the_identity():
         net[0](x), None, None, swapped[1].weight, swapped[1].bias, training=True))
 
 
+@pytest.mark.slow
 def test_a_group_that_never_forms_ends_in_one_line_and_exit_2(tmp_path):
     """Rank 0 of 2 alone (the other never starts): exit 2 with one line naming the timeout,
     within the timeout plus start-up, not a hang."""
@@ -135,6 +136,7 @@ def _read(runs_dir, name):
             json.loads((runs_dir / name / "metrics.json").read_text()))
 
 
+@pytest.mark.slow
 def test_two_ranks_train_the_one_process_run(jobs):
     runs_dir, _, _ = jobs
     (h1, m1), (h2, m2) = _read(runs_dir, "one"), _read(runs_dir, "two")
@@ -151,6 +153,7 @@ def test_two_ranks_train_the_one_process_run(jobs):
     assert m2["ensemble_choice"]["members"] == m1["ensemble_choice"]["members"]
 
 
+@pytest.mark.slow
 def test_only_rank_0_writes(jobs):
     runs_dir, spy, _ = jobs
     by_rank = {}
@@ -164,6 +167,7 @@ def test_only_rank_0_writes(jobs):
         p.name for p in (runs_dir / "one").rglob("*"))
 
 
+@pytest.mark.slow
 def test_a_killed_rank_restarts_the_job_which_resumes_to_the_same_run(jobs):
     runs_dir, _, outputs = jobs
     assert re.search(r"exitcode: -9\) local_rank: 1", outputs["killed"]), (
