@@ -36,6 +36,7 @@ def on_meta(monkeypatch, tmp_path):
     return spy_device_tensors(monkeypatch)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("gpu_augment", [False, True])
 def test_training_update_syncs_once_per_20_updates(on_meta, tmp_path, gpu_augment):
     """Whole `Trainer.update` calls (rendering, forward, loss, backward, Adam, loss bookkeeping)

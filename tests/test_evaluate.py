@@ -215,6 +215,7 @@ def test_training_learned_something(run_dir):
     assert run.metrics["test"]["mpjpe_mm"] < run.metrics["test"]["mean_pose_baseline_mm"] * 1.5
 
 
+@pytest.mark.slow
 def test_run_cached_reuses_and_retrains(run_dir):
     stamp = (run_dir / "metrics.json").stat().st_mtime_ns
     tic = time.perf_counter()

@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -33,6 +34,7 @@ def test_gpu_items_batch_matches_cpu_batch(tmp_path, monkeypatch):
     assert (gpu["image"].float() - cpu["image"].float()).abs().mean() < 2.0
 
 
+@pytest.mark.slow
 def test_gpu_augment_smoke_training_loss_decreases(tmp_path, monkeypatch):
     monkeypatch.setenv("POSEBOOK_RUNS", str(tmp_path))
     config = profiles.get("smoke").replace(gpu_augment=True)
