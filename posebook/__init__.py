@@ -15,7 +15,7 @@ it, and that it names every module of the tree:
     6 metrics      metrics loss
     7 runs         runs runlock history checkpoint report
     8 tasks        train evaluate predict ablation table2 real_frames
-    9 reading      viz book launch choices cli __main__
+    9 reading      viz book launch choices overview cli __main__
 
 `augment` (draw a sample's Plan; its CPU and GPU renderers), `data` (frame sources, caches,
 samples), `model`, `report` and `viz` are packages; `detect` (person boxes for a frame: HOG,
@@ -53,7 +53,8 @@ Where does X live?
   table of results (`report.tables`) and every computed sentence (`report.sentences`): `report`
 - figures: `viz`; your own image: `predict` (the work) and `viz.predict` (the page, the
   command); real frames with ground truth: `real_frames`
-- numbers quoted from the paper: `paper_numbers`; values the paper does not give: `choices`
+- numbers quoted from the paper: `paper_numbers`; values the paper does not give: `choices`;
+  the paper beside a run's numbers: `report.paper`; the introduction's table: `overview`
 - the command line: `cli` (each command's `add_arguments`/`run` live where the work is);
   building the book: `book`; the book's repository URL (one place: ``_config.yml``), the
   chapters' install cell and the launch buttons: `launch`

@@ -3,13 +3,14 @@
 ``python -m posebook.book [--profile NAME]`` (what ``make book`` runs):
 
 1. every chapter in ``_toc.yml`` is executed with papermill from its committed ``.ipynb`` into
-   ``_build/executed/`` with the ``profile`` parameter (a failing cell stops the build and its
-   traceback is printed); its outputs are then tidied for readers (`tidy_outputs`): log text
-   folded or summarised, repeated lines counted once, the build machine's paths replaced;
-2. the executed notebooks are staged with ``_config.yml``/``_toc.yml``/``intro.md`` in
-   ``_build/src`` and Jupyter Book builds ``_build/html`` from them with ``-W`` (warnings fail).
+   ``_build/src/chapters/`` with the ``profile`` parameter (a failing cell stops the build and
+   its traceback is printed), then the root page (``intro``: its table reads the runs the
+   chapters made); outputs are then tidied for readers (`tidy_outputs`): log text folded or
+   summarised, repeated lines counted once, the build machine's paths replaced;
+2. the executed notebooks are staged with ``_config.yml``/``_toc.yml`` in ``_build/src`` and
+   Jupyter Book builds ``_build/html`` from them with ``-W`` (warnings fail).
 
-``--sync-notebooks`` regenerates every ``chapters/*.ipynb`` from its MyST ``.md`` source.
+``--sync-notebooks`` regenerates every ``.ipynb`` (chapters and root page) from its MyST ``.md``.
 """
 from __future__ import annotations
 
@@ -58,6 +59,14 @@ def toc_chapters(root: Path) -> list[Path]:
     return [root / f"{f}.md" for f in files]
 
 
+def root_page(root: Path) -> Path:
+    """The MyST source (``.md``) of the book's first page, ``_toc.yml``'s ``root``."""
+    page = root / f"{yaml.safe_load((root / '_toc.yml').read_text())['root']}.md"
+    if not page.is_file():
+        raise FileNotFoundError(f"{root / '_toc.yml'} names root page {page.name}, not found")
+    return page
+
+
 def notebook_from_md(md_path: Path):
     """The output-free notebook that jupytext makes from a MyST chapter."""
     import jupytext
@@ -77,7 +86,7 @@ def sync_notebooks(root: Path) -> list[Path]:
     import jupytext
     chapters = sorted((root / "chapters").glob("*.md"))
     written = launch.write_install_cells(root, chapters) if (root / launch.CONFIG).is_file() else []
-    for md_path in chapters:
+    for md_path in [*chapters, root_page(root)]:
         target = md_path.with_suffix(".ipynb")
         if target.is_file() and not drift(md_path):
             continue  # unchanged: keep the file (and its cell ids) as committed
@@ -113,13 +122,14 @@ def drift(md_path: Path) -> list[str]:
 
 
 def execute_chapter(md_path: Path, profile: str | None, out_dir: Path) -> Path:
-    """Run one chapter's committed ``.ipynb`` with papermill into ``out_dir/chapters/``.
+    """Run one chapter's committed ``.ipynb`` with papermill into ``out_dir/chapters/`` (the
+    root page, `root_page`, into ``out_dir``).
 
     Raises papermill's execution error (it carries the failing cell's traceback) on failure.
     """
     import papermill
     source = md_path.with_suffix(".ipynb")
-    target = out_dir / "chapters" / source.name
+    target = (out_dir / "chapters" if md_path.parent.name == "chapters" else out_dir) / source.name
     target.parent.mkdir(parents=True, exist_ok=True)
     parameters = {"profile": profile} if profile else {}
     papermill.execute_notebook(str(source), str(target), parameters=parameters,
@@ -215,15 +225,17 @@ def tidy_outputs(nb) -> None:
 
 
 def execute(root: Path, profile: str | None, out_dir: Path) -> list[Path]:
-    """Run every chapter in ``_toc.yml`` order; the first failure stops everything."""
-    executed = []
-    for md_path in toc_chapters(root):
+    """Run every chapter in ``_toc.yml`` order, then the root page (whose table reads the
+    chapters' runs); the first failure stops everything."""
+    def timed(md_path: Path) -> Path:
         start = time.time()
         print(f"[book] executing {md_path.with_suffix('.ipynb').relative_to(root)} "
               f"(profile={profile or 'default'})", flush=True)
-        executed.append(execute_chapter(md_path, profile, out_dir))
+        target = execute_chapter(md_path, profile, out_dir)
         print(f"[book]   done in {time.time() - start:.0f} s", flush=True)
-    return executed
+        return target
+    executed = [timed(md_path) for md_path in toc_chapters(root)]
+    return executed + [timed(root_page(root))]
 
 
 def build(root: Path, profile: str | None, out: Path | None = None) -> Path:
@@ -240,10 +252,12 @@ def build(root: Path, profile: str | None, out: Path | None = None) -> Path:
 def build_html(root: Path, build_dir: Path) -> Path:
     """Jupyter Book over the executed notebooks in ``<build_dir>/src`` -> ``<build_dir>/html``."""
     src = build_dir / "src"
-    for name in ("_toc.yml", "intro.md"):
-        shutil.copy(root / name, src / name)
-    if "smoke" in built_profiles(src):          # every page of a smoke build says so
-        (src / "intro.md").write_text(smoke_notice((root / "intro.md").read_text()))
+    shutil.copy(root / "_toc.yml", src / "_toc.yml")
+    page = root_page(root)
+    if not (src / page.with_suffix(".ipynb").name).is_file():    # not executed: the source
+        text = page.read_text()
+        smoke = "smoke" in built_profiles(src)              # every page of a smoke build says so
+        (src / page.name).write_text(smoke_notice(text) if smoke else text)
     config = launch.book_config(yaml.safe_load((root / "_config.yml").read_text()),
                                 launch.repository_url(root))
     config["execute"]["execute_notebooks"] = "off"

@@ -41,6 +41,17 @@ def test_chapter_cells_hold_no_definitions(md_path):
             assert not any(line.startswith(("def ", "class ")) for line in cell.source.splitlines())
 
 
+def test_root_page_is_a_notebook_in_sync_run_after_the_chapters(tmp_path, monkeypatch):
+    page = book.root_page(ROOT)
+    assert page == ROOT / "intro.md" and book.drift(page) == [], "run `make notebooks`"
+    nb = nbformat.read(page.with_suffix(".ipynb"), as_version=4)
+    assert any("parameters" in c.metadata.get("tags", []) for c in nb.cells)
+    ran = []
+    monkeypatch.setattr(book, "execute_chapter", lambda md, profile, out: ran.append(md) or md)
+    book.execute(ROOT, "smoke", tmp_path)
+    assert ran == [*CHAPTERS, page]
+
+
 def test_drift_is_detected(tmp_path):
     md = tmp_path / "chapters" / "x.md"
     md.parent.mkdir()
@@ -54,6 +65,7 @@ def test_drift_is_detected(tmp_path):
 def test_failing_chapter_stops_the_build_with_its_traceback(tmp_path):
     (tmp_path / "posebook").mkdir()
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: chapters/bad\n")
+    (tmp_path / "intro.md").write_text("# Intro\n")
     (tmp_path / "chapters").mkdir()
     (tmp_path / "chapters" / "bad.md").write_text(textwrap.dedent("""\
         ---
