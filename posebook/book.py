@@ -32,6 +32,7 @@ KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "nam
 LOG_LINES_SHOWN = 3        # a cell printing more log lines than this is folded or summarised
 FOLD_TAG = "hide-output"   # Jupyter Book shows such an output collapsed, behind a toggle
 TEXT_MIME = ("text/plain", "text/html", "text/markdown")
+KERNEL_START_S = 300       # a busy shared machine can take minutes to start a kernel
 # What every page of a `smoke` build says under its title (`smoke_notice`).
 SMOKE_NOTICE = """```{admonition} Built with the smoke profile: these numbers are a plumbing check
 :class: warning
@@ -134,7 +135,7 @@ def execute_chapter(md_path: Path, profile: str | None, out_dir: Path) -> Path:
     parameters = {"profile": profile} if profile else {}
     papermill.execute_notebook(str(source), str(target), parameters=parameters,
                                cwd=str(source.parent), kernel_name="python3",
-                               progress_bar=False)
+                               progress_bar=False, start_timeout=KERNEL_START_S)
     import nbformat
     nb = nbformat.read(target, as_version=4)
     tidy_outputs(nb)
