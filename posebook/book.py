@@ -139,12 +139,23 @@ def execute_chapter(md_path: Path, profile: str | None, out_dir: Path) -> Path:
     import nbformat
     nb = nbformat.read(target, as_version=4)
     tidy_outputs(nb)
+    if md_path.parent.name != "chapters":          # the root page opens the book: no code
+        hide_injected_parameters(nb)
     resolved = profile or profiles.default_profile_name()   # what the chapter's kernel chose
     nb.metadata["posebook"] = {"profile": resolved}
     if resolved == "smoke" and nb.cells and nb.cells[0].cell_type == "markdown":
         nb.cells[0].source = smoke_notice(nb.cells[0].source)
     paths.write_text_atomic(target, nbformat.writes(nb))
     return target
+
+
+def hide_injected_parameters(nb) -> None:
+    """Tag papermill's "injected-parameters" cell ``remove-cell`` (in place), so the page does
+    not show ``profile = "..."`` as code."""
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
 
 
 def smoke_notice(markdown: str) -> str:

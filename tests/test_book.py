@@ -122,3 +122,13 @@ def test_smoke_notice_sits_under_the_title_and_names_the_real_build():
     assert "plumbing check" in notice and "make book" in notice and 'profile = "cpu"' in notice
     assert page.endswith("\nThe network of chapter 2 ...")
     assert book.smoke_notice("No title here.").startswith("```{admonition}")
+
+
+def test_hide_injected_parameters_tags_only_papermills_cell():
+    injected = nbformat.v4.new_code_cell('profile = "smoke"', metadata={"tags": ["injected-parameters"]})
+    other = nbformat.v4.new_code_cell("1 + 1")
+    nb = nbformat.v4.new_notebook(cells=[injected, other])
+    book.hide_injected_parameters(nb)
+    book.hide_injected_parameters(nb)
+    assert injected.metadata["tags"] == ["injected-parameters", "remove-cell"]
+    assert "tags" not in other.metadata

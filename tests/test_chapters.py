@@ -17,7 +17,7 @@ import nbformat
 import pages
 import pytest
 
-from posebook import book, launch
+from posebook import book, launch, overview
 
 ROOT = book.repo()
 CHAPTERS = book.toc_chapters(ROOT)
@@ -71,6 +71,8 @@ def test_book_has_a_page_per_chapter(built_book):
     # Markdown tables printed by cells (results tables) must render as tables, not as text
     page = (html / "chapters" / "05_train.html").read_text()
     assert "<table" in page and "|---" not in page
+    intro = (html / "intro.html").read_text()        # the overview, computed after the chapters
+    assert overview.HEADER[3] in intro and "Parameters" not in intro
 
 
 @pytest.mark.slow
