@@ -32,7 +32,7 @@ def test_every_chapter_says_not_run_before_its_run_exists(config):
     assert [row[2] for row in table.rows] == ["not run", "not run", "not run (needs Human3.6M)",
                                               "not run"]
     assert table.rows[0][3].startswith(f"{paper_numbers.H36M_PROTOCOL1_MPJPE_MM} (Human3.6M")
-    assert table.rows[1][3].startswith("62.6 → 49.5 (challenge validation set")
+    assert table.rows[1][3].startswith("62.6 → 49.5 at p = 0.85 (challenge validation set")
     assert "quoted from Sárándi et al. 2018" in table.caption and "smoke profile" in table.caption
 
 
@@ -40,14 +40,14 @@ def test_rows_read_the_runs_the_chapters_made(config):
     _finished_run(train.book_run_name("smoke"), train.resolve(config), 123.45,
                   root_depth_error_mm=456.7, root_depth_error_pct=9.87)
     for c in ablation.plan(config):
-        _finished_run(ablation.run_name(c), c, 200.0 - 100 * c.occlusion_p)
+        _finished_run(ablation.run_name(c), c, 200.0 - 100 * c.occlusion_p + c.seed)
     h36m = config.replace(dataset="h36m", h36m_root="unused")
     _finished_run(table2.run_name("smoke", config.setting), h36m, 70.0, protocol1_mm=61.25)
     rows = {row[0]: row for row in overview.table(config).rows}
     assert rows["05 training"][2] == "123.5"
     assert rows["05 training"][4] == ("smoke profile; synthetic people, 64 test images; tiny "
                                       "from random init")
-    assert rows["06 ablations"][2] == "200.0 → 115.0"
+    assert rows["06 ablations"][2] == "200.5 → 115.5 at p = 0.85 (seed std 0.7)"   # 2 seeds
     assert rows["07 Human3.6M"][2] == "61.2" and "Human3.6M subjects S1" in rows["07 Human3.6M"][4]
     assert rows["08 your own image"][2] == "457 (9.9% of the depth)"
 
