@@ -168,18 +168,24 @@ HOLDER = """
 import multiprocessing, os, sys, time
 from posebook import runs, runtime
 
-def outlive():                       # a child that outlives its parent (C80's loader worker)
+def outlive(started):                # a child that outlives its parent (C80's loader worker)
+    started.set()
     time.sleep(60)
 
-def renderer(parent):                # a frame-cache renderer (C78): dies with its parent
+def renderer(parent, started):       # a frame-cache renderer (C78): dies with its parent
     runtime.die_with_parent(parent)
+    started.set()
     time.sleep(60)
 
 with runs.lock(sys.argv[1]):
     fork = multiprocessing.get_context("fork")
-    children = [fork.Process(target=outlive), fork.Process(target=renderer, args=(os.getpid(),))]
+    started = [fork.Event(), fork.Event()]
+    children = [fork.Process(target=outlive, args=(started[0],)),
+                fork.Process(target=renderer, args=(os.getpid(), started[1]))]
     for child in children:
         child.start()
+    for event in started:            # each child runs Python: fork's hooks closed its lock
+        event.wait(60)               # (a SIGKILL before that leaves it open for that instant)
     print(*(child.pid for child in children), flush=True)
     time.sleep(60)
 """
