@@ -154,11 +154,14 @@ def finished(config: RunConfig) -> bool:
 
 def default_jobs(base: RunConfig) -> int:
     """Runs to train side by side on a CPU-only machine with num_threads set: CPU cores //
-    (num_threads + loader workers), i.e. one core per compute thread and per loader process;
-    else 1. With num_workers = -1 the loader takes every core but one, so that is 1 run."""
-    if runtime.pick_device(base).type != "cpu" or base.num_threads < 1:
+    (num_threads + loader workers) of the runs' own config (`protocol`: the ablation_set may
+    change both), i.e. one core per compute thread and per loader process; else 1. With
+    num_workers = -1 the loader takes every core but one, so that is 1 run."""
+    runs_config = protocol(base)
+    if runtime.pick_device(runs_config).type != "cpu" or runs_config.num_threads < 1:
         return 1
-    return max(1, runtime.usable_cores() // (base.num_threads + runtime.loader_workers(base)))
+    return max(1, runtime.usable_cores() // (runs_config.num_threads
+                                             + runtime.loader_workers(runs_config)))
 
 
 def _warm(args) -> None:

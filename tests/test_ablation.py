@@ -192,3 +192,12 @@ def test_mean_std():
     assert ablation.mean_std([3.0]) == (3.0, 0.0)
     mean, std = ablation.mean_std([1.0, 3.0])
     assert (mean, std) == (2.0, pytest.approx(np.sqrt(2.0)))
+
+
+def test_default_jobs_counts_the_runs_own_loader_workers(monkeypatch):
+    from posebook import runtime
+    monkeypatch.setattr(runtime, "usable_cores", lambda: 2)
+    cpu = profiles.get("cpu", ["device=cpu"])
+    assert cpu.num_workers == 1 and ablation.protocol(cpu).num_workers == 0
+    assert ablation.default_jobs(cpu) == 2          # one run per core: the protocol's loader
+    assert ablation.default_jobs(cpu.replace(ablation_set=())) == 1     # 1 thread + 1 worker
