@@ -160,9 +160,13 @@ def test_gain_and_its_sentences():
     assert report.table1.shape(small, occluded).startswith("Only half")
     worse = ablation.Gain("clean_mm", 0.85, +8.0, 2.0)          # beyond noise, the wrong way
     assert report.table1.shape(worse, occluded).startswith("Only half")
-    assert "closes more of the gap than it costs" in report.table1.fit_and_gap(rows, 0.15)
-    assert "costs as much or more" in report.table1.fit_and_gap(
-        [rows[0], {**rows[1], "train_mm": 110.0}], 0.15)
+    assert "closes more of the gap than it costs" in report.table1.fit_and_gap(rows, 0.15, 2.0)
+    assert "costs more in fit" in report.table1.fit_and_gap(
+        [rows[0], {**rows[1], "train_mm": 110.0}], 0.15, 2.0)      # +30 fit, -17 gap
+    assert "the two cancel" in report.table1.fit_and_gap(
+        [rows[0], {**rows[1], "train_mm": 96.0}], 0.15, 2.0)       # +16 fit, -17 gap
+    assert "does not close the gap" in report.table1.fit_and_gap(
+        [rows[0], {**rows[1], "gap_mm": 61.0}], 0.15, 2.0)
     one_seed = ablation.best_gain(rows, {"clean_std_mm": float("nan")}, "clean_mm")
     assert "no seed-to-seed noise" in report.table1.gain(one_seed, "clean test")
     with pytest.raises(ValueError, match="needs p = 0"):

@@ -27,7 +27,7 @@ def protocol(config: RunConfig, weights_source: str = "") -> str:
     init = initialisation(weights_source) if weights_source else (
         "random init" if config.pretrained in ("", "none") else config.pretrained)
     return (f"{people}; {config.n_train} training images, {config.n_test} test images; "
-            f"{config.backbone} at {config.input_px} px ({init}), {config.steps} steps of "
+            f"{config.backbone} at {config.input_px} px, {init}, {config.steps} steps of "
             f"{config.batch_size} images, one run per p in "
             f"{', '.join(f'{p:.0%}' for p in config.ablation_p)} and seed in "
             f"{', '.join(str(s) for s in config.ablation_seeds)} (profile '{config.profile}').")
@@ -65,24 +65,31 @@ def shape(clean, occluded) -> str:
     return f"This is not the paper's shape ({papers}): no gain beyond the noise."
 
 
-def fit_and_gap(rows: list[dict], p: float) -> str:
-    """What p did to the training people and to the gap (clean test - training), against p = 0;
-    `rows`: `ablation.summary` rows."""
+def fit_and_gap(rows: list[dict], p: float, noise_mm: float) -> str:
+    """What p did to the training people and to the gap (clean test - training), against p = 0,
+    and whether the two cancel on the test people (their sum, the clean-test change, against
+    `NOISE_MULTIPLE` x `noise_mm`, the pooled seed std); `rows`: `ablation.summary` rows."""
     by_p = {r["p"]: r for r in rows}
     base, aug = by_p[0.0], by_p[p]
     if not (np.isfinite(base["train_mm"]) and np.isfinite(aug["train_mm"])):
         return "These runs carry no training-split MPJPE (trained by an older posebook)."
     fit = aug["train_mm"] - base["train_mm"]
     gap = aug["gap_mm"] - base["gap_mm"]
+    net, limit = fit + gap, NOISE_MULTIPLE * noise_mm if np.isfinite(noise_mm) else 0.0
+    if gap >= 0:
+        verdict = "it does not close the gap."
+    elif net < -limit:
+        verdict = "the regulariser closes more of the gap than it costs in fit."
+    elif net > limit:
+        verdict = "it closes part of the gap, but costs more in fit."
+    else:
+        verdict = ("it closes about as much of the gap as it costs in fit: on the test people "
+                   "the two cancel, within the seed noise.")
     return (f"Without augmentation the networks fit their training people to "
             f"{base['train_mm']:.1f} mm and miss the test people by {base['gap_mm']:.1f} mm more. "
             f"With p = {p:.0%} the training error is {fit:+.1f} mm "
             f"({aug['train_mm']:.1f} mm: the augmented task is harder to fit) and the gap "
-            f"{gap:+.1f} mm ({aug['gap_mm']:.1f} mm): "
-            + ("the regulariser closes more of the gap than it costs in fit."
-               if gap < 0 and gap + fit < 0 else
-               "it closes the gap, but costs as much or more in fit." if gap < 0 else
-               "it does not close the gap."))
+            f"{gap:+.1f} mm ({aug['gap_mm']:.1f} mm): {verdict}")
 
 
 def unlimited_people(m: RunMetrics | None) -> str:
