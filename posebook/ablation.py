@@ -164,6 +164,14 @@ def default_jobs(base: RunConfig) -> int:
                                              + runtime.loader_workers(runs_config)))
 
 
+def warm_tasks(configs: list[RunConfig]) -> list[tuple[dict, str]]:
+    """(config dict, split) of every frame cache the runs will read, once per data_seed (runs
+    of one data_seed share their caches); a split with no frames (n_val = 0) has none."""
+    data = {c.data_seed: c for c in configs}
+    return [(c.to_dict(), split) for c in data.values() for split in ("train", "val", "test")
+            if split != "val" or c.n_val > 0]
+
+
 def _warm(args) -> None:
     """Worker: render one split's frame cache (distinct caches never collide)."""
     from .data.dataset import PoseDataset
@@ -200,9 +208,7 @@ def run(base: RunConfig, retrain: bool = False, progress: bool | str = "text",
     if jobs > 1 and todo:
         import multiprocessing
 
-        data = {c.data_seed: c for c in todo}         # runs of one data_seed share caches
-        warm = [(c.to_dict(), split) for c in data.values() for split in
-                ("train", "val", "test")]
+        warm = warm_tasks(todo)
         tasks = [(c.to_dict(), run_name(c), retrain) for c in todo]
         with multiprocessing.get_context("spawn").Pool(min(jobs, len(tasks))) as pool:
             pool.map(_warm, warm, chunksize=1)

@@ -205,3 +205,12 @@ def test_default_jobs_counts_the_runs_own_loader_workers(monkeypatch):
     assert cpu.num_workers == 1 and ablation.protocol(cpu).num_workers == 0
     assert ablation.default_jobs(cpu) == 2          # one run per core: the protocol's loader
     assert ablation.default_jobs(cpu.replace(ablation_set=())) == 1     # 1 thread + 1 worker
+
+
+def test_caches_are_warmed_once_per_data_seed_and_only_for_splits_with_frames():
+    configs = ablation.plan(profiles.get("cpu"))          # n_val=0 in its protocol
+    assert [split for _, split in ablation.warm_tasks(configs)] == ["train", "test"]
+    smoke = ablation.plan(profiles.get("smoke"))
+    assert [split for _, split in ablation.warm_tasks(smoke)] == ["train", "val", "test"]
+    two = ablation.warm_tasks(smoke + [c.replace(data_seed=1) for c in smoke])
+    assert len(two) == 6 and {d["data_seed"] for d, _ in two} == {0, 1}
