@@ -95,8 +95,9 @@ class Ablation:
     def probabilities(self) -> tuple[float, ...]:
         return tuple(self.base.ablation_p)
 
-    def at(self, p: float, seeds=None) -> list[Result]:
-        return [r for r in self.results if np.isclose(r.p, p) and (seeds is None or r.seed in seeds)]
+    def at(self, p: float) -> list[Result]:
+        """Every seed's result at probability `p`."""
+        return [r for r in self.results if np.isclose(r.p, p)]
 
 
 def per_count(run_dir: str | Path, device: str = "cpu") -> dict[int, tuple[float, int]]:

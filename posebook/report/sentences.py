@@ -171,17 +171,6 @@ def kinematic_chain_verdict(per_joint_mm: dict[str, float]) -> str:
             f"{steps} mm in that order: the error {trend}")
 
 
-def noise_verdict(delta_mm: float, spread_mm: float) -> str:
-    """Words for a change against the seed-to-seed spread: beyond 2 std it is called real."""
-    if not np.isfinite(spread_mm) or spread_mm <= 0:
-        return "of unknown significance (no seed spread measured)"
-    size = abs(delta_mm) / spread_mm
-    if size <= 2:
-        return f"within noise ({size:.1f}x the seed-to-seed std)"
-    return f"{'an improvement' if delta_mm < 0 else 'a degradation'} beyond noise " \
-           f"({size:.1f}x the seed-to-seed std)"
-
-
 def absolute_depth_note(test: SplitMetrics, loss: str) -> str:
     """What trained a run's root depth (its config.loss) and how far off it is on its test
     set (`test`: a split with the root-depth error, `evaluate.test_split`), beside the
