@@ -81,13 +81,13 @@ def notebook_from_md(md_path: Path):
 
 
 def sync_notebooks(root: Path) -> list[Path]:
-    """Write the configured install cell into every chapter (`launch.write_install_cells`; only
-    where ``_config.yml`` exists), then regenerate each ``.ipynb`` that drifted from its ``.md``;
-    returns the files written."""
+    """Write the configured install cell into every chapter and the root page (each can be opened
+    alone on Colab: `launch.write_install_cells`; only where ``_config.yml`` exists), then
+    regenerate each ``.ipynb`` that drifted from its ``.md``; returns the files written."""
     import jupytext
-    chapters = sorted((root / "chapters").glob("*.md"))
-    written = launch.write_install_cells(root, chapters) if (root / launch.CONFIG).is_file() else []
-    for md_path in [*chapters, root_page(root)]:
+    pages = [*sorted((root / "chapters").glob("*.md")), root_page(root)]
+    written = launch.write_install_cells(root, pages) if (root / launch.CONFIG).is_file() else []
+    for md_path in pages:
         target = md_path.with_suffix(".ipynb")
         if target.is_file() and not drift(md_path):
             continue  # unchanged: keep the file (and its cell ids) as committed

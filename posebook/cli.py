@@ -28,7 +28,10 @@ EPILOG = ("Run 'posebook COMMAND --help' for a command's options. Errors print o
           "'posebook COMMAND: error: ...' and exit 2.")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(with_options=tuple(COMMANDS)) -> argparse.ArgumentParser:
+    """The parser of every command; the options of those in `with_options`, whose modules it
+    imports (torch and all): `main` asks for the one command typed, so ``--version`` and
+    ``--help`` import none."""
     from . import __version__
     parser = argparse.ArgumentParser(prog="posebook", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"posebook {__version__}")
@@ -36,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 title="commands")
     for name, (module_name, help_text) in COMMANDS.items():
         command = sub.add_parser(name, help=help_text, description=help_text)
+        if name not in with_options:
+            continue
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as error:
@@ -49,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    typed = next((word for word in argv if not word.startswith("-")), None)  # the command
+    args = build_parser(with_options=[typed]).parse_args(argv)
     if args.module is None:
         print(f"posebook {args.command}: not available ({args.module_name} is missing)",
               file=sys.stderr)

@@ -23,8 +23,8 @@ def _env(runs: Path) -> dict:
             "OMP_NUM_THREADS": "1"}
 
 
-def _posebook(runs: Path, *args, check=True):
-    proc = subprocess.run([sys.executable, "-m", "posebook", *args], env=_env(runs),
+def _posebook(runs: Path, *args, check=True, python=(sys.executable,)):
+    proc = subprocess.run([*python, "-m", "posebook", *args], env=_env(runs),
                           capture_output=True, text=True, timeout=300)
     if check and proc.returncode != 0:
         raise AssertionError(f"posebook {args} failed:\n{proc.stdout}\n{proc.stderr}")
@@ -138,8 +138,14 @@ def test_train_help_states_the_default_profile_rule_as_readme_does():
     assert rule in words and rule in readme
 
 
-def test_python_m_posebook_runs_the_same_command_line(tmp_path):
-    proc = _posebook(tmp_path, "--version")             # posebook/__main__.py, a new process
-    assert proc.stdout.strip() == f"posebook {posebook.__version__}"
-    proc = _posebook(tmp_path, "predict", "--help")
-    assert "--detector-arch NAME" in proc.stdout and "``" not in proc.stdout
+def test_python_m_posebook_runs_the_same_command_line_and_answers_version_and_help_at_once(
+        tmp_path):
+    """``python -m posebook`` (posebook/__main__.py, a new process); ``--version`` and ``--help``
+    import no command's module (torch, OpenCV: seconds), only the command typed is imported."""
+    for args, expected in ((["--version"], f"posebook {posebook.__version__}"),
+                           (["--help"], "Run 'posebook COMMAND --help' for a command's options.")):
+        proc = _posebook(tmp_path, *args, python=[sys.executable, "-X", "importtime"])
+        assert expected in " ".join(proc.stdout.split())
+        imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines()}
+        assert not imported & {"torch", "cv2", *(m for m, _ in cli.COMMANDS.values())}, args
+

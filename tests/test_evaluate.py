@@ -12,11 +12,9 @@ from posebook import evaluate, metrics, profiles, report, skeleton, train
 from posebook.data import sources
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    import os
-    os.environ["POSEBOOK_RUNS"] = str(tmp_path_factory.mktemp("runs"))
-    return train.run_cached(profiles.get("smoke"), "eval_smoke", progress=False)
+@pytest.fixture()
+def run_dir(smoke_run):
+    return smoke_run        # the session's smoke run (tests/conftest.py)
 
 
 def test_metrics_json_is_stamped(run_dir):
@@ -208,7 +206,7 @@ def test_real_frames_given_true_boxes(run_dir):
 
 
 def test_training_learned_something(run_dir):
-    run = evaluate.load_run("eval_smoke")
+    run = evaluate.load_run(run_dir)
     loss = np.asarray(run.history["loss"])
     assert loss[-20:].mean() < 0.8 * loss[:10].mean()          # smoke loss decreases
     assert run.history["val_step"] == [60, 120]
@@ -216,7 +214,9 @@ def test_training_learned_something(run_dir):
 
 
 @pytest.mark.slow
-def test_run_cached_reuses_and_retrains(run_dir):
+def test_run_cached_reuses_and_retrains(smoke_run, tmp_path, monkeypatch):
+    monkeypatch.setenv("POSEBOOK_RUNS", str(tmp_path))
+    run_dir = shutil.copytree(smoke_run, tmp_path / "eval_smoke")
     stamp = (run_dir / "metrics.json").stat().st_mtime_ns
     tic = time.perf_counter()
     assert train.run_cached(profiles.get("smoke"), "eval_smoke") == run_dir
@@ -225,7 +225,6 @@ def test_run_cached_reuses_and_retrains(run_dir):
     other = profiles.get("smoke").replace(steps=6, cycle_steps=3, eval_every=3)
     train.run_cached(other, "eval_smoke", progress=False)
     assert evaluate.load_run(run_dir).config == other
-    train.run_cached(profiles.get("smoke"), "eval_smoke", progress=False)
 
 
 def test_predict_samples(run_dir):
@@ -251,8 +250,10 @@ def test_eval_command_prints_a_run_without_a_mean_pose(run_dir, monkeypatch, cap
     assert "mean-pose baseline none (no mean pose recorded)" in capsys.readouterr().out
 
 
-def test_finished_book_run_is_chapter_05s_run_of_exactly_this_config(run_dir):
+def test_finished_book_run_is_chapter_05s_run_of_exactly_this_config(run_dir, tmp_path,
+                                                                     monkeypatch):
     from posebook import runs, viz
+    monkeypatch.setenv("POSEBOOK_RUNS", str(tmp_path))
     from posebook.data.dataset import PoseDataset
     config = profiles.get("smoke")
     book_dir = runs.folder(train.book_run_name("smoke"))

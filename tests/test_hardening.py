@@ -21,13 +21,8 @@ import numpy as np
 import pytest
 import torch
 
-from posebook import checkpoint, cli, paths, predict, profiles, runs, train
+from posebook import checkpoint, cli, paths, predict, profiles, runs
 from posebook.data import synthetic
-
-
-@pytest.fixture(scope="module")
-def smoke_run():
-    return train.run_cached(profiles.get("smoke"), "train_smoke", progress=False)
 
 
 @pytest.fixture()

@@ -29,7 +29,7 @@ from posebook.data import h36m, h36m_prepare, voc
 from posebook.model import backbones
 from h36m_tree import make_release
 from test_hardening import (Payload, box_arg, copy_run, frame, photo, posebook,  # noqa: F401
-                            runs_dir, smoke_run)
+                            runs_dir)
 from test_voc import write_voc
 
 MAGENTA = (255, 0, 255)

@@ -20,10 +20,11 @@ from posebook import book, launch
 
 ROOT = book.repo()
 CHAPTERS = book.toc_chapters(ROOT)
+PAGES = [*CHAPTERS, book.root_page(ROOT)]    # every page is a notebook with launch buttons
 
 
-@pytest.mark.parametrize("md_path", CHAPTERS, ids=lambda p: p.stem)
-def test_every_chapter_opens_with_the_configured_install_cell(md_path):
+@pytest.mark.parametrize("md_path", PAGES, ids=lambda p: p.stem)
+def test_every_page_opens_with_the_configured_install_cell(md_path):
     nb = nbformat.read(md_path.with_suffix(".ipynb"), as_version=4)
     first = next(c for c in nb.cells if c.cell_type == "code")
     assert first.source == launch.install_cell(launch.repository_url(ROOT)), \

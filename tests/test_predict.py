@@ -9,14 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from posebook import checkpoint, cli, crop, predict, profiles, skeleton, train
+from posebook import checkpoint, cli, crop, predict, profiles, skeleton
 from posebook.data import synthetic
 from posebook.viz import predict as viz_predict
-
-
-@pytest.fixture(scope="session")
-def smoke_run():
-    return train.run_cached(profiles.get("smoke"), "train_smoke", progress=False)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import chromium
 import numpy as np
 import pytest
 
-from posebook import cli, profiles, train
+from posebook import cli
 from posebook.data import synthetic
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "_build" / "test-artifacts"
@@ -22,11 +22,11 @@ def _screenshot(page: Path, shot: Path, user_dir: Path) -> subprocess.CompletedP
 
 
 @pytest.mark.browser
-def test_predict_page_shows_3d_skeleton_offline(tmp_path):
+def test_predict_page_shows_3d_skeleton_offline(tmp_path, smoke_run):
     chromium.require()
     import cv2
     import matplotlib.image
-    run_dir = train.run_cached(profiles.get("smoke"), "train_smoke", progress=False)
+    run_dir = smoke_run
     frame = synthetic.make_frame(np.random.default_rng(0), frame_px=256)
     image = tmp_path / "frame.png"
     cv2.imwrite(str(image), frame.image[:, :, ::-1])

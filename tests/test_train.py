@@ -194,10 +194,10 @@ def test_gpu_code_paths_on_cpu(tmp_path, monkeypatch):
     assert math.isfinite(metrics["test"]["mpjpe_mm"])
 
 
-def test_smoke_profile_loss_decreases(tmp_path, monkeypatch):
-    monkeypatch.setenv("POSEBOOK_RUNS", str(tmp_path))
+def test_smoke_profile_loss_decreases(smoke_run, monkeypatch):
+    monkeypatch.setenv("POSEBOOK_RUNS", str(smoke_run.parent))
     config = profiles.get("smoke")
-    run_dir = train.train(config, "smoke", progress=False)
+    run_dir = smoke_run
     loss = np.asarray(json.loads((run_dir / "history.json").read_text())["loss"])
     assert len(loss) == config.steps
     assert loss[-20:].mean() < 0.8 * loss[:10].mean()
@@ -206,7 +206,7 @@ def test_smoke_profile_loss_decreases(tmp_path, monkeypatch):
     snaps = sorted(p.name for p in (run_dir / "checkpoints").glob("snapshot_*.pt"))
     assert snaps == [f"snapshot_{k}.pt" for k in range(config.snapshots)]
     with pytest.raises(ValueError, match="--resume"):
-        train.train(config, "smoke", progress=False)
+        train.train(config, smoke_run.name, progress=False)
 
 
 def test_training_figures():
