@@ -85,6 +85,7 @@ def test_train_split_is_a_direct_evaluation_of_unaugmented_training_samples(run_
     assert f"is {train_split['mpjpe_mm']:.1f} mm" in (run_dir / "metrics.md").read_text()
 
 
+@pytest.mark.slow
 def test_train_split_of_an_overfitted_run_is_below_test(tmp_path, monkeypatch):
     """16 training people, no augmentation, 120 steps (120 epochs): the network memorises them;
     its training-split MPJPE must be far below the test people's."""

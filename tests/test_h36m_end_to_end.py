@@ -121,6 +121,7 @@ def test_train_prints_protocol1(prepared, tmp_path, monkeypatch, capsys):
     assert "Human3.6M protocol 1 (mean over actions" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_chapter_07_renders_table2_from_the_runs(prepared, runs_dir, tmp_path, monkeypatch):
     """Chapter 07 under the paper profile at smoke sizes reuses the protocol-1 run (same config)
     and shows the challenge run beside it, with the numbers of their metrics.json."""

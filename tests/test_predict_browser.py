@@ -21,6 +21,7 @@ def _screenshot(page: Path, shot: Path, user_dir: Path) -> subprocess.CompletedP
                         page.as_uri(), user_dir=user_dir, budget_ms=10000)
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_predict_page_shows_3d_skeleton_offline(tmp_path, smoke_run):
     chromium.require()

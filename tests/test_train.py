@@ -174,6 +174,7 @@ def test_progress_line_rate_is_over_the_steps_since_the_last_report(capsys):
         "step 20: loss 110.0 mm, lr 1.0e-03, 20 img/s"]
 
 
+@pytest.mark.slow
 def test_gpu_code_paths_on_cpu(tmp_path, monkeypatch):
     """amp (bf16 autocast), channels_last and the compile flag, at tiny size on the CPU."""
     monkeypatch.setenv("POSEBOOK_RUNS", str(tmp_path))
