@@ -20,6 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
 
 from posebook import profiles, runtime  # noqa: E402
+from posebook.config import RunConfig  # noqa: E402
 
 # Dense bf16 tensor-core peaks (vendor datasheets, no sparsity), FLOP/s.
 PEAK_BF16_FLOPS = {"H100 SXM": 989e12, "H100 PCIe": 756e12, "H100 NVL": 835e12, "H200": 989e12,
@@ -44,7 +45,7 @@ def parser(description: str, batch: int | None = None) -> argparse.ArgumentParse
     return p
 
 
-def setup(args) -> tuple[profiles.RunConfig, torch.device]:
+def setup(args) -> tuple[RunConfig, torch.device]:
     """Resolve the profile, then `posebook.runtime.setup` (the training's own device, threads,
     determinism / fast-math settings); --threads overrides the profile's num_threads."""
     if args.device == "cuda" and not torch.cuda.is_available():

@@ -21,7 +21,8 @@ import statistics
 import tempfile
 
 import common
-from posebook import profiles, report, train
+from posebook import report, train
+from posebook.config import apply_overrides
 
 FAST_PATH_OFF = "amp=false,channels_last=false,compile=false"
 
@@ -38,8 +39,8 @@ def main() -> None:
     args = parser.parse_args()
     args.overrides = [item for text in args.overrides for item in overrides(text)]
     config, device = common.setup(args)
-    settings = {"a": profiles.apply_overrides(config, overrides(args.a)),
-                "b": profiles.apply_overrides(config, overrides(args.b))}
+    settings = {"a": apply_overrides(config, overrides(args.a)),
+                "b": apply_overrides(config, overrides(args.b))}
     results: dict[str, list[float]] = {"a": [], "b": []}
     with tempfile.TemporaryDirectory() as scratch:
         os.environ["POSEBOOK_RUNS"] = scratch  # throw-away runs

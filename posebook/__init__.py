@@ -6,8 +6,8 @@ Modules by layer, lowest first. This table is the one list of the package's modu
 a circle; tests/test_layers.py reads this table and checks every import in the package against
 it, and that it names every module of the tree:
 
-    1 foundations  skeleton paths profiles schedule progress distortion weights runtime
-                   distributed paper_numbers
+    1 foundations  skeleton paths config profiles schedule progress distortion weights
+                   runtime distributed paper_numbers
     2 geometry     camera crop
     3 augment      augment
     4 data         data detect
@@ -26,8 +26,9 @@ studies) read their runs' numbers through it. Chapters import `posebook`, never 
 
 Where does X live?
 
-- a profile, a config field and its checks: `profiles` (`RunConfig`, `profiles.get`); a
-  config as it trains (overrides, checks, ablation length, epochs to steps): `train.resolve`
+- a config field, its checks, overrides and run-length rules: `config` (`RunConfig`); the
+  named profiles and the default one: `profiles` (`profiles.get`); a config as it trains
+  (overrides, checks, ablation length, epochs to steps, in that order): `train.resolve`
 - device, threads, precision, loader workers, and which process writes (`Process`): `runtime`
 - the processes of a torchrun job as one run (joining, barriers, DistributedDataParallel,
   batch norm over all ranks, evaluation split over the ranks and gathered): `distributed`

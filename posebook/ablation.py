@@ -15,7 +15,7 @@ predictions and cached as ``runs/<name>/ablation.json``).
 
 Run length: ``config.ablation_steps`` (0 = ``config.steps``, or the profile's ``epochs``, which
 `train.resolve` converts to steps from the training set's size, as for the `paper` profile;
-`profiles.ablation_length`). The LR cycle keeps the profile's length, capped at the run length: a
+`config.ablation_length`). The LR cycle keeps the profile's length, capped at the run length: a
 run shorter than one cycle is a single cycle, so its snapshot "ensemble" is its final weights
 (averaging in weights from a third of a short run hurts).
 """
@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import evaluate, metrics, paper_numbers, profiles, report, runs, runtime, train
-from .profiles import RunConfig
+from . import evaluate, metrics, paper_numbers, report, runs, runtime, train
+from .config import RunConfig, apply_overrides, parse_bool
 
 PAPER_TABLE1 = paper_numbers.TABLE1_MPJPE_MM   # quoted from the paper's Table 1, not measured
 BREAKDOWN_FILE = "ablation.json"
@@ -45,14 +45,14 @@ def protocol(base: RunConfig) -> RunConfig:
             raise ValueError(f"ablation_set item {item!r}: {key} is chosen by the ablation "
                              f"itself (ablation_p, ablation_seeds, the profile)")
     try:
-        return profiles.apply_overrides(base, base.ablation_set)
+        return apply_overrides(base, base.ablation_set)
     except ValueError as error:
         raise ValueError(f"ablation_set {base.ablation_set!r}: {error}") from None
 
 
 def run_config(base: RunConfig, p: float, seed: int) -> RunConfig:
     """The protocol (`protocol`) with occlusion probability `p` and `seed`, resolved with the
-    ablation's run length (`train.resolve`: validated, `profiles.ablation_length`, epochs in
+    ablation's run length (`train.resolve`: validated, `config.ablation_length`, epochs in
     steps)."""
     return train.resolve(protocol(base).replace(occlusion_p=float(p), seed=int(seed)),
                          ablation=True)
@@ -201,7 +201,7 @@ def run(base: RunConfig, retrain: bool = False, progress: bool | str = "text",
     caches of every seed are rendered first, one split per worker, so no two workers build the
     same cache.
     """
-    retrain = profiles.parse_bool(retrain, "retrain")   # papermill's -p retrain false: "false"
+    retrain = parse_bool(retrain, "retrain")   # papermill's -p retrain false: "false"
     configs = plan(base)
     folders = [runs.RunFolder(runs.folder(run_name(c))) for c in configs]
     before = [f.metrics_mtime_ns() for f in folders]

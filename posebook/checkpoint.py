@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from .paths import atomic_path
-from .profiles import RunConfig, upgrade
+from .config import RunConfig, upgrade
 
 CHECKSUM_KEY = "checksum_sha256"   # hex digest of the rest of the state (`contents_digest`)
 
@@ -142,7 +142,7 @@ def config_diff(saved: RunConfig | dict, wanted: RunConfig | dict) -> dict[str, 
 
     A field missing from a saved dict (a run from before that field existed) counts as having
     its default value, so adding a field with a behaviour-preserving default keeps old runs;
-    fields whose old behaviour differs from the default are filled by `profiles.upgrade`.
+    fields whose old behaviour differs from the default are filled by `config.upgrade`.
     """
     a, b = _with_defaults(saved), _with_defaults(wanted)
     norm = lambda v: list(v) if isinstance(v, tuple) else v  # noqa: E731 (json has no tuples)

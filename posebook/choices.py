@@ -12,7 +12,7 @@ import inspect
 
 from . import augment, report
 from .data import h36m
-from .profiles import RunConfig
+from .config import RunConfig
 
 
 def _defaults(function) -> dict:

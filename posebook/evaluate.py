@@ -16,7 +16,7 @@ import torch
 
 from . import checkpoint, distributed, metrics, report, runs, runtime
 from .data import sources
-from .profiles import RunConfig
+from .config import RunConfig
 
 SPLITS = ("test", "test_occluded")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import ablation, evaluate, paper_numbers, report, table2, train
-from .profiles import RunConfig
+from .config import RunConfig
 
 NOT_RUN = "not run"
 HEADER = ("chapter", "what is measured", "this book (mm)", "the paper (mm, quoted)",

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import checkpoint, distributed, paths
-from .profiles import RunConfig
+from .config import RunConfig
 from .runlock import RunLocked, lock  # noqa: F401 (runs.lock, runs.RunLocked: the folder's lock)
 
 CONFIG_FILE = "config.json"

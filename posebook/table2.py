@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import report, train
 from .data import h36m
-from .profiles import RunConfig
+from .config import RunConfig
 
 SETTINGS = ("protocol1", "challenge")
 

@@ -37,7 +37,7 @@ from .data import sources
 from .history import History, pose_sums
 from .loss import l1_loss
 from .progress import ProgressLog
-from .profiles import RunConfig
+from .config import RunConfig, ablation_length, apply_overrides, with_length
 
 LOSS_FETCH_EVERY = 20   # steps between copies of the losses to the host (each waits for the device)
 
@@ -49,17 +49,17 @@ class NonFiniteLoss(RuntimeError):
 def resolve(config: RunConfig, overrides=(), ablation: bool = False,
             world_size: int = 1) -> RunConfig:
     """`config` as it trains, made in one place and in this order: the ``key=value``
-    `overrides` (`profiles.apply_overrides`), validation (`RunConfig.validate`: every type,
+    `overrides` (`config.apply_overrides`), validation (`RunConfig.validate`: every type,
     range and relation, the one check; consumers take the result as valid), the batch rule for
     `world_size` processes (`for_processes`), with `ablation` the ablation's run length
-    (`profiles.ablation_length`), then a length in epochs in steps (`profiles.with_length`) from
+    (`config.ablation_length`), then a length in epochs in steps (`config.with_length`) from
     the training-set size its data source gives. Idempotent, so a resolved config resolves to
     itself."""
-    config = for_processes(profiles.apply_overrides(config, overrides).validate(), world_size)
+    config = for_processes(apply_overrides(config, overrides).validate(), world_size)
     if ablation:
-        config = profiles.ablation_length(config)
+        config = ablation_length(config)
     if config.epochs > 0:
-        config = profiles.with_length(config, sources.for_config(config).train_size())
+        config = with_length(config, sources.for_config(config).train_size())
     return config
 
 
@@ -372,7 +372,7 @@ def run(args) -> int:
         base = runs.load(saved).config
     else:
         base = profiles.get(args.profile)
-    process = runtime.process(profiles.apply_overrides(base, args.overrides))  # rank, device
+    process = runtime.process(apply_overrides(base, args.overrides))  # rank, device
     config = resolve(base, args.overrides, world_size=process.world_size)
     resume = args.resume or resumes_after_restart(process, saved, config)
     try:

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from posebook import ablation, paths, profiles, report, runs, train
+from posebook.config import RunConfig
 from posebook.viz import results
 
 
@@ -53,7 +54,7 @@ def test_protocol_refuses_a_bad_change(item, words):
 def test_ablation_fields_parse_from_the_command_line():
     config = profiles.get("smoke", ["ablation_p=0,0.5", "ablation_set=n_train=64,input_px=32"])
     assert config.ablation_p == (0.0, 0.5) and config.ablation_set == ("n_train=64", "input_px=32")
-    assert profiles.RunConfig.from_dict(json.loads(config.to_json())) == config
+    assert RunConfig.from_dict(json.loads(config.to_json())) == config
     with pytest.raises(ValueError, match="ablation_p must be one or more distinct"):
         profiles.get("smoke", ["ablation_p=0,1.5"]).validate()
     with pytest.raises(ValueError, match="ablation_seeds must be one or more distinct"):

@@ -1,6 +1,7 @@
 """Configs saved by older versions of posebook: read (`RunConfig.from_dict`) and compared
 (`checkpoint.config_diff`) alike."""
 from posebook import checkpoint, profiles
+from posebook.config import DATA_VERSION, RunConfig
 
 
 def test_run_saved_before_data_seed_keeps_its_people():
@@ -19,7 +20,7 @@ def test_an_old_config_reads_as_it_ran_and_compares_equal_to_itself():
     people: `from_dict` (runs.load, train --resume) must say so, as `config_diff` does."""
     old = profiles.get("smoke").replace(seed=3).to_dict()
     del old["loss_frame"], old["data_seed"]
-    loaded = profiles.RunConfig.from_dict(old)
+    loaded = RunConfig.from_dict(old)
     assert (loaded.loss_frame, loaded.data_seed) == ("crop", 3)
     assert checkpoint.config_diff(old, loaded) == {}
     assert checkpoint.config_diff(loaded.to_dict(), loaded) == {}
@@ -32,17 +33,17 @@ def test_a_synthetic_run_from_mirror_image_people_is_not_reused():
     import pytest
     old = profiles.get("smoke").to_dict()
     del old["data_version"]
-    assert profiles.RunConfig.from_dict(old).data_version == 1
+    assert RunConfig.from_dict(old).data_version == 1
     assert checkpoint.config_diff(old, profiles.get("smoke")) == {
-        "data_version": (1, profiles.DATA_VERSION)}
+        "data_version": (1, DATA_VERSION)}
     with pytest.raises(ValueError, match="data_version must be 2"):
-        profiles.RunConfig.from_dict(old).validate()
+        RunConfig.from_dict(old).validate()
     from posebook.data import sources           # nor is such a run evaluated on new people
     for dataset in ("synthetic", "synthetic_subjects"):
-        stale = profiles.RunConfig.from_dict({**old, "dataset": dataset, "data_version": 1})
+        stale = RunConfig.from_dict({**old, "dataset": dataset, "data_version": 1})
         with pytest.raises(ValueError, match="data_version 1 .*mirror images"):
             sources.for_config(stale).frames("test")
     h36m = profiles.get("paper").replace(h36m_root="/data/h36m").to_dict()
     del h36m["data_version"]
-    assert checkpoint.config_diff(h36m, profiles.RunConfig.from_dict(h36m)) == {}
-    assert profiles.RunConfig.from_dict(h36m).data_version == profiles.DATA_VERSION
+    assert checkpoint.config_diff(h36m, RunConfig.from_dict(h36m)) == {}
+    assert RunConfig.from_dict(h36m).data_version == DATA_VERSION

@@ -204,9 +204,9 @@ def _digest(tensors) -> str:
 
 
 # Seeded smoke items, hashed (digests made by the code before issue 17's redesign; equal after
-# it; changed by issue 29, anatomical left/right, profiles.DATA_VERSION 2). They change only when
+# it; changed by issue 29, anatomical left/right, config.DATA_VERSION 2). They change only when
 # the draw order, a draw's range or a renderer changes; such a change must say so (and bump
-# profiles.DATA_VERSION so cached runs and frames are not reused) before updating these digests.
+# config.DATA_VERSION so cached runs and frames are not reused) before updating these digests.
 ITEM_KEYS = [(0, 0), (0, 5), (1, 5), (2, 11)]
 DIGEST_KEYS = ("family", "image", "in_crop", "index", "intrinsics", "joints_cam_mm", "joints_px",
                "n_occluders", "occluded", "root_depth_mm")    # sorted; labels added later: not in

@@ -166,15 +166,16 @@ def test_ablation_plans_the_paper_profile(prepared):
 
 def test_epochs_convert_to_steps():
     from posebook import profiles
+    from posebook.config import with_length
     config = profiles.get("paper", ["h36m_root=x", "voc_root=y", "batch_size=64"])
-    derived = profiles.with_length(config, 1000)               # 15 whole batches per epoch
+    derived = with_length(config, 1000)               # 15 whole batches per epoch
     assert (derived.steps, derived.cycle_steps) == (600, 150)
-    assert profiles.with_length(derived, 1000) == derived       # idempotent (resume, run_cached)
+    assert with_length(derived, 1000) == derived       # idempotent (resume, run_cached)
     with pytest.raises(ValueError, match="steps=5 disagrees with epochs=40"):
-        profiles.with_length(config.replace(steps=5), 1000)
+        with_length(config.replace(steps=5), 1000)
     with pytest.raises(ValueError, match="batch_size 64 exceeds the training set size 10"):
-        profiles.with_length(config, 10)
-    assert profiles.with_length(profiles.get("smoke"), 10) == profiles.get("smoke")
+        with_length(config, 10)
+    assert with_length(profiles.get("smoke"), 10) == profiles.get("smoke")
 
 
 def _realdata() -> Path:

@@ -7,6 +7,7 @@ import torch
 
 from posebook import crop, profiles, skeleton
 from posebook.camera import Camera, intrinsics_from_fov
+from posebook.config import RunConfig
 from posebook.data.dataset import PoseDataset
 from posebook.loss import l1_loss
 
@@ -76,7 +77,7 @@ def test_dataset_items_carry_the_crop_to_frame_rotation():
 
 
 def test_the_paper_frame_is_the_default():
-    assert profiles.RunConfig().loss_frame == "camera"
+    assert RunConfig().loss_frame == "camera"
     assert all(p.loss_frame == "camera" for p in profiles.PROFILES.values())
 
 

@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from posebook import profiles
+from posebook import config, profiles
+from posebook.config import RunConfig
 
 
 def test_every_profile_is_named_after_itself():
@@ -77,10 +78,10 @@ def test_bad_overrides_are_explained(override, message):
 
 def test_config_round_trips_through_json():
     config = profiles.get("gpu")
-    again = profiles.RunConfig.from_dict(json.loads(config.to_json()))
+    again = RunConfig.from_dict(json.loads(config.to_json()))
     assert again == config
     with pytest.raises(ValueError, match="unknown config keys"):
-        profiles.RunConfig.from_dict({**config.to_dict(), "bogus": 1})
+        RunConfig.from_dict({**config.to_dict(), "bogus": 1})
 
 
 def test_configs_are_frozen():
@@ -100,9 +101,14 @@ def test_validate_names_the_bad_value(override, message):
     assert profiles.get("smoke", ["epochs=2", "cycle_epochs=1"]).validate()
 
 
-def test_backbone_names_live_in_profiles():
+def test_backbone_names_live_in_config():
     from posebook.model import BACKBONES, backbones
-    assert backbones.NAMES is BACKBONES is profiles.BACKBONES
+    assert backbones.NAMES is BACKBONES is config.BACKBONES
+
+
+def test_the_profiles_are_the_names_a_config_accepts():
+    assert tuple(profiles.PROFILES) == config.PROFILE_NAMES
+    assert all(c.profile == name for name, c in profiles.PROFILES.items())
 
 
 def test_paper_profile_augments_on_the_cpu_like_gpu():

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from h36m_tree import make_release
-from posebook import detect, evaluate, profiles, report, train
+from posebook import config as config_module, detect, evaluate, profiles, report, train
 from posebook.data import h36m, h36m_prepare, sources, synthetic
 from posebook.data.dataset import PoseDataset
 
@@ -19,7 +19,7 @@ SMOKE = profiles.get("smoke")
 
 
 def test_every_dataset_name_has_a_source():
-    assert set(sources.KINDS) == set(profiles.DATASETS)
+    assert set(sources.KINDS) == set(config_module.DATASETS)
     for name, kind in sources.KINDS.items():
         source = sources.for_config(SMOKE.replace(dataset=name, h36m_root="unused"))
         assert isinstance(source, kind) and source.name == name
@@ -156,7 +156,7 @@ class Rig:
 @pytest.fixture
 def rig(monkeypatch, tmp_path):
     monkeypatch.setitem(sources.KINDS, "rig", Rig)
-    monkeypatch.setattr(profiles, "DATASETS", (*profiles.DATASETS, "rig"))
+    monkeypatch.setattr(config_module, "DATASETS", (*config_module.DATASETS, "rig"))
     monkeypatch.setenv("POSEBOOK_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("POSEBOOK_CACHE", str(tmp_path / "cache"))
     return SMOKE.replace(dataset="rig", steps=0, epochs=2.0, batch_size=2, snapshots=2,

@@ -9,7 +9,7 @@ words (`people`) and where a split's rendered frames are cached (`frame_cache_pa
 
 `for_config(config)` picks the source; it is the one place that reads ``config.dataset``. Training,
 evaluation and the captions ask the source, never the dataset's name, so a new source is a class
-here that answers the same questions plus its name in `KINDS` (and in `profiles.DATASETS`, which
+here that answers the same questions plus its name in `KINDS` (and in `config.DATASETS`, which
 validates ``config.dataset``): nothing else changes.
 
     source = sources.for_config(config)
@@ -109,9 +109,9 @@ class Synthetic:
         return self.config.n_train
 
     def _current(self):
-        """The config, if this posebook draws its people (`profiles.DATA_VERSION`): a run made
+        """The config, if this posebook draws its people (`config.DATA_VERSION`): a run made
         from older synthetic people (version 1: mirror images) is never evaluated on new ones."""
-        from ..profiles import DATA_VERSION
+        from ..config import DATA_VERSION
         if self.config.data_version != DATA_VERSION:
             raise ValueError(f"this run was made from synthetic people of data_version "
                              f"{self.config.data_version} (1 = mirror images, before 2026-12-06); "
@@ -208,7 +208,7 @@ def for_config(config) -> Source:
     """The source of a `RunConfig` (or a saved config dict, read by `RunConfig.from_dict`):
     the one place that reads ``config.dataset``."""
     if isinstance(config, Mapping):
-        from ..profiles import RunConfig
+        from ..config import RunConfig
         config = RunConfig.from_dict(dict(config))
     if config.dataset not in KINDS:
         raise ValueError(f"config.dataset must be one of {tuple(KINDS)}, got {config.dataset!r}")

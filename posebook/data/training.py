@@ -21,7 +21,7 @@ import torch
 
 from .. import runtime
 from ..augment import gpu
-from ..profiles import RunConfig
+from ..config import RunConfig
 from . import gpu_items
 from .dataset import PoseDataset
 

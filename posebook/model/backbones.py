@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from .. import weights
-from ..profiles import BACKBONES as NAMES
+from ..config import BACKBONES as NAMES
 
 log = logging.getLogger(__name__)
 

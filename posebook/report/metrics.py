@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 
 from .. import runs
-from ..profiles import RunConfig
+from ..config import RunConfig
 
 SPLITS = ("test", "test_occluded", "train")
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import paper_numbers as paper
 from ..data import sources
-from ..profiles import RunConfig
+from ..config import RunConfig
 from .metrics import RunMetrics
 from .sentences import initialisation
 
