@@ -68,12 +68,16 @@ class DeviceSyncs:
         return len(self.where)
 
     def _note(self, what) -> None:
+        import os
         import sys
+
+        import posebook
+        package = os.path.dirname(posebook.__file__) + os.sep   # not any folder named posebook
         frame, origin = sys._getframe(2), "?"
         while frame is not None:
             name = frame.f_code.co_filename
-            if "/posebook/" in name:
-                origin = f"{name.rsplit('/posebook/', 1)[1]}:{frame.f_code.co_name}"
+            if name.startswith(package):
+                origin = f"{name[len(package):]}:{frame.f_code.co_name}"
                 break
             frame = frame.f_back
         self.where.append((getattr(what, "__name__", what), origin))
