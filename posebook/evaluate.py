@@ -305,7 +305,7 @@ def occluder_label(config: RunConfig) -> str:
     """Where the occluders came from, e.g. "procedural fallback (300 objects)"."""
     from .data import occluders
 
-    return occluders.load_bank(config, np.random.default_rng(config.seed))[1]
+    return occluders.load_bank(config)[1]
 
 
 @torch.no_grad()

@@ -45,19 +45,35 @@ def test_bank_rejects_bad_sizes_and_kinds():
 
 def test_load_bank_labels_the_procedural_fallback():
     config = profiles.get("smoke")
-    bank, label = occluders.load_bank(config, np.random.default_rng(0))
+    bank, label = occluders.load_bank(config)
     assert len(bank) == config.n_occluders_bank
     assert label == f"procedural fallback ({config.n_occluders_bank} objects)"
+
+
+def test_the_bank_shown_is_the_bank_the_training_set_pastes():
+    """Chapter 01 shows `load_bank(config)`; the training set pastes `PoseDataset.occluders`:
+    the same objects, drawn from the data seed (not from `seed`, which varies across Table 1's
+    runs of one protocol)."""
+    from posebook.data.dataset import PoseDataset
+    config = profiles.get("smoke")
+    shown, _ = occluders.load_bank(config)
+    pasted = PoseDataset(config, "train", cache="none").occluders
+    assert len(shown) == len(pasted)
+    assert all(np.array_equal(a, b) for a, b in zip(shown, pasted))
+    other_seed, _ = occluders.load_bank(config.replace(seed=config.seed + 1))
+    assert all(np.array_equal(a, b) for a, b in zip(shown, other_seed))
+    other_data, _ = occluders.load_bank(config.replace(data_seed=config.data_seed + 1))
+    assert not all(np.array_equal(a, b) for a, b in zip(shown, other_data))
 
 
 def test_load_bank_voc_needs_a_root_and_never_falls_back_silently(tmp_path):
     config = profiles.get("smoke").replace(occluders="voc")
     with pytest.raises(ValueError, match="voc_root"):
-        occluders.load_bank(config, np.random.default_rng(0))
+        occluders.load_bank(config)
     with pytest.raises(FileNotFoundError, match="Annotations"):
-        occluders.load_bank(config.replace(voc_root=str(tmp_path)), np.random.default_rng(0))
+        occluders.load_bank(config.replace(voc_root=str(tmp_path)))
     with pytest.raises(ValueError, match="'voc' or 'procedural'"):
-        occluders.load_bank(config.replace(occluders="coco"), np.random.default_rng(0))
+        occluders.load_bank(config.replace(occluders="coco"))
 
 
 def test_load_bank_voc_on_the_real_sample(tmp_path, monkeypatch):
@@ -66,7 +82,7 @@ def test_load_bank_voc_on_the_real_sample(tmp_path, monkeypatch):
         pytest.skip("real VOC sample not available (posebook.paths.realdata_dir() is None)")
     monkeypatch.setenv("POSEBOOK_CACHE", str(tmp_path))
     config = profiles.get("smoke").replace(occluders="voc", voc_root=str(real / "voc2012"))
-    bank, label = occluders.load_bank(config, np.random.default_rng(0))
+    bank, label = occluders.load_bank(config)
     assert label == "Pascal VOC 2012 (1 objects)" and len(bank) == 1
 
 

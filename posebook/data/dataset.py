@@ -131,8 +131,7 @@ class PoseDataset(torch.utils.data.Dataset):
     def occluders(self):
         if self._bank is None:
             from . import occluders as occluder_bank
-            self._bank, _ = occluder_bank.load_bank(
-                self.config, np.random.default_rng([self.config.data_seed, 4242]))
+            self._bank, _ = occluder_bank.load_bank(self.config)
         return self._bank
 
     def _source(self, index: int, wide: bool = False) -> FrameView:

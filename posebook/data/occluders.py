@@ -170,11 +170,18 @@ def procedural_bank(rng: np.random.Generator, n: int) -> list[np.ndarray]:
     return [make_occluder(rng, KINDS[i % len(KINDS)]) for i in range(n)]
 
 
-def load_bank(config, rng: np.random.Generator) -> tuple[list[np.ndarray], str]:
+# The procedural bank's random stream: drawn from [config.data_seed, BANK_STREAM], apart from
+# the people (data_seed alone) and from everything `seed` draws.
+BANK_STREAM = 4242
+
+
+def load_bank(config) -> tuple[list[np.ndarray], str]:
     """The occluder bank a run uses, and the label that tables stamp.
 
     ``config.occluders == "voc"`` loads Pascal VOC from ``config.voc_root`` (an error if unset or
-    unusable: never a silent fallback); ``"procedural"`` draws ``config.n_occluders_bank`` objects.
+    unusable: never a silent fallback); ``"procedural"`` draws ``config.n_occluders_bank`` objects
+    from ``config.data_seed`` (`BANK_STREAM`): the same objects wherever they are asked for (the
+    training set, chapter 01's figures, the label).
     Returns:
         (bank, label) with label ``"Pascal VOC 2012 (N objects)"`` or
         ``"procedural fallback (N objects)"``.
@@ -186,7 +193,8 @@ def load_bank(config, rng: np.random.Generator) -> tuple[list[np.ndarray], str]:
         bank = voc.load_occluders(config.voc_root)
         return bank, f"Pascal VOC 2012 ({len(bank)} objects)"
     if config.occluders == "procedural":
-        bank = procedural_bank(rng, config.n_occluders_bank)
+        bank = procedural_bank(np.random.default_rng([config.data_seed, BANK_STREAM]),
+                               config.n_occluders_bank)
         return bank, f"procedural fallback ({len(bank)} objects)"
     raise ValueError(f"config.occluders must be 'voc' or 'procedural', got {config.occluders!r}")
 
