@@ -27,8 +27,10 @@ BACKBONES = ("tiny", "mobilenet_v3_small", "resnet18", "resnet34", "resnet50", "
 # Valid ``dataset`` names (each served by a source in `posebook.data.sources`, whose test checks
 # that every name here has one).
 DATASETS = ("synthetic", "h36m", "synthetic_subjects")
-# Past these a value is a typo: seeds fit int64, 1e5 threads crash torch, 1e300 px/mm make NaNs.
+# Past these a value is a typo: seeds fit int64, 1e5 threads crash torch, 1e300 px/mm make NaNs,
+# and 1e8 synthetic samples are days of rendering.
 MAX_SEED, MAX_THREADS, MAX_FOCAL_PX, MAX_LENGTH_MM = 2**63 - 1, 1024, 1e6, 1e6
+MAX_SAMPLES = 10**8
 
 
 @dataclass(frozen=True)
@@ -210,8 +212,9 @@ def _rules(c: RunConfig) -> list[tuple[bool, str]]:
          f"canonical_focal_px must be 0 (1.5 x input_px) or in [1, {MAX_FOCAL_PX}], got "
          f"{c.canonical_focal_px!r}"), within("box_depth_mm", 1, MAX_LENGTH_MM),
         within("root_depth_max_mm", 1, MAX_LENGTH_MM), at_least("n_occluders_bank", 1),
-        at_least("frame_px", 32), at_least("n_train", 1), at_least("n_val", 0),
-        at_least("n_test", 1), at_least("frame_cache_gb", 0), at_least("num_workers", -1),
+        at_least("frame_px", 32), within("n_train", 1, MAX_SAMPLES),
+        within("n_val", 0, MAX_SAMPLES), within("n_test", 1, MAX_SAMPLES),
+        at_least("frame_cache_gb", 0), at_least("num_workers", -1),
         at_least("depth_bins", 1), at_least("root_depth_bins", 1), at_least("batch_size", 1),
         (c.steps >= 1 or c.epochs > 0, f"steps must be >= 1 (or epochs > 0), got {c.steps!r}"),
         at_least("epochs", 0), at_least("cycle_epochs", 0),

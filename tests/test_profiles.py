@@ -92,6 +92,9 @@ def test_configs_are_frozen():
 @pytest.mark.parametrize("override, message", [
     ("backbone=resnet999", "backbone must be one of"),
     ("cycle_epochs=2", "cycle_epochs needs epochs > 0"),
+    ("n_test=1000000000000", r"n_test must be in \[1, 100000000\]"),   # rendering for ever
+    ("n_val=1000000000000", r"n_val must be in \[0, 100000000\]"),
+    ("n_train=1000000000000", r"n_train must be in \[1, 100000000\]"),
 ])
 def test_validate_names_the_bad_value(override, message):
     with pytest.raises(ValueError, match=message):
