@@ -6,6 +6,7 @@ share the same runs), else ``./runs``. Caches go to ``$POSEBOOK_CACHE`` or ``~/.
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 from pathlib import Path
@@ -51,6 +52,15 @@ def shown(path: str | os.PathLike) -> str:
     """`path` as text for a page, a JSON file or a terminal: a byte that is not UTF-8 (a Linux
     file name may hold any) is written ``\\xNN``, as ``ls -b`` does; other paths unchanged."""
     return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+@contextlib.contextmanager
+def open_npz(path: str | os.PathLike):
+    """``np.load`` of an ``.npz`` archive (no pickles) whose file is closed however it ends:
+    numpy leaves a damaged archive's file open when ``np.load`` raises."""
+    import numpy as np
+    with open(path, "rb") as file, np.load(file, allow_pickle=False) as data:
+        yield data
 
 
 def remove_stale_temps(path: str | os.PathLike) -> list[Path]:

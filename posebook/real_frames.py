@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import evaluate, metrics, predict, runs, skeleton
+from . import evaluate, metrics, paths, predict, runs, skeleton
 from .camera import Camera
 from .data import h36m_cameras
 
@@ -53,7 +53,7 @@ def h36m_frames(root: str | Path) -> list[RealFrame]:
         raise FileNotFoundError(f"{folder}: expected {', '.join(H36M_FILES)} (missing "
                                 f"{', '.join(missing)})")
     cams = json.loads((folder / "cameras.json").read_text())
-    with np.load(folder / "frames.npz") as data:
+    with paths.open_npz(folder / "frames.npz") as data:
         arrays = {key: data[key] for key in ("imgname", "joints3d_cam_m", "box_center_px",
                                              "box_side_px", "joints2d_px") if key in data}
     frames = []

@@ -412,3 +412,20 @@ def test_C77_detector_weights_that_would_run_code(smoke_run, photo, tmp_path, ca
     assert code == 2 and len(err.strip().splitlines()) == 1 and not marker.exists()
     assert "refusing to load weights file" in err and str(evil) in err
     assert "weights_only" not in err and "safe_globals" not in err
+
+
+# --- a damaged .npz leaves no file open (numpy's np.load does, when it raises) -----------------
+def test_a_damaged_npz_is_refused_with_its_file_closed(tmp_path):
+    import gc
+    import warnings
+    whole = tmp_path / "whole.npz"
+    np.savez(whole, frame=np.arange(4))
+    (tmp_path / h36m.INDEX_NAME).write_bytes(whole.read_bytes()[:60])    # a truncated archive
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        with pytest.raises(ValueError, match="is damaged"):
+            h36m.load_index(tmp_path)
+        gc.collect()                       # a file left open is closed here, with a warning
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+    with paths.open_npz(whole) as data:
+        assert list(data["frame"]) == [0, 1, 2, 3]

@@ -113,7 +113,7 @@ class FrameCache:
         if self.path is not None:
             try:
                 images = np.load(self.path.with_suffix(".npy"), mmap_mode="r")
-                with np.load(self.path.with_suffix(".meta.npz")) as z:
+                with paths.open_npz(self.path.with_suffix(".meta.npz")) as z:
                     meta = {k: z[k] for k in z.files}
                 want = (len(self.frames), self.side, self.side, 3)
                 if images.shape != want or images.dtype != np.uint8:

@@ -50,7 +50,7 @@ from typing import Callable, Sequence as SequenceType
 
 import numpy as np
 
-from .. import skeleton
+from .. import paths, skeleton
 from . import h36m_cameras
 
 TRAIN_SUBJECTS: tuple[str, ...] = ("S1", "S5", "S6", "S7", "S8")
@@ -228,7 +228,7 @@ def load_index(prepared_root: str | Path) -> dict[str, np.ndarray]:
         raise FileNotFoundError(f"no prepared Human3.6M index at {path}; run "
                                 f"`posebook prepare-h36m --root <release> --out {prepared_root}`")
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with paths.open_npz(path) as data:
             return {key: data[key] for key in data.files}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:   # truncated, say
         raise ValueError(f"prepared Human3.6M index {path} is damaged ({type(error).__name__}: "

@@ -199,7 +199,7 @@ def _finished(folder: Path) -> dict | None:
         done = json.loads(marker.read_text())
         if not isinstance(done, dict):
             raise TypeError(f"done.json holds a {type(done).__name__}, not an object")
-        with np.load(index, allow_pickle=False) as part:
+        with paths.open_npz(index) as part:
             whole = len(part["frame"]) == int(done["n_indexed"])
     except (ValueError, OSError, EOFError, KeyError, TypeError, zipfile.BadZipFile) as error:
         warnings.warn(f"{folder}: damaged done.json or index.npz ({type(error).__name__}: "
@@ -216,7 +216,7 @@ def merge_index(out: Path, sequences: list[h36m.Sequence], w0: np.ndarray) -> Pa
     parts: dict[str, list] = {k: [] for k in keys}
     for seq in sequences:
         folder = out / seq.subject / seq.name
-        with np.load(folder / "index.npz") as part:
+        with paths.open_npz(folder / "index.npz") as part:
             frames = part["frame"]
             n = len(frames)
             parts["frame"].append(frames)

@@ -195,7 +195,7 @@ def _load(path: Path) -> list[np.ndarray] | None:
     if not path.is_file():
         return None
     try:
-        with np.load(path) as data:
+        with paths.open_npz(path) as data:
             shapes, flat, checksum = data["shapes"], data["pixels"], data["checksum"]
         if flat.dtype != np.uint8 or hashlib.sha1(flat.tobytes()).digest() != checksum.tobytes():
             raise ValueError("checksum mismatch")
