@@ -19,6 +19,15 @@ PROFILE_ENV = "POSEBOOK_PROFILE"
 # Table 1 (chapter 06) on synthetic data runs in the Human3.6M-shaped protocol: five training
 # subjects, two test subjects (`data.subjects`). The `paper` profile runs it on Human3.6M itself.
 TABLE1_SUBJECTS = ("dataset=synthetic_subjects",)
+# The CPU regime in which Table 1 took the paper's shape on this project's 2-core machine
+# (benchmarks/RESULTS.md, "Table 1 regime probe 3": MobileNetV3-small at 64 px on 200 frames,
+# 3000 updates, p = 0.5 against 0, three seeds each; about 31 minutes): `cpu` overrides,
+# chapter 06's ``overrides`` parameter. Not the default: over chapter 06's 20-minute budget.
+TABLE1_CPU_PAPER_SHAPE = (
+    "ablation_set=" + ",".join((*TABLE1_SUBJECTS, "n_train=200", "backbone=mobilenet_v3_small",
+                                "stride=16", "input_px=64", "num_workers=0", "n_val=0",
+                                "eval_every=0", "snapshots=1", "cycle_steps=3000")),
+    "ablation_steps=3000", "ablation_p=0,0.5")
 
 PROFILES: dict[str, RunConfig] = {
     "smoke": RunConfig(

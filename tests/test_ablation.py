@@ -4,6 +4,7 @@ The study is trained once per test session (smoke profile, runs in the conftest'
 POSEBOOK_RUNS); every number checked below is compared with the runs' own metrics.json.
 """
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -215,3 +216,29 @@ def test_caches_are_warmed_once_per_data_seed_and_only_for_splits_with_frames():
     assert [split for _, split in ablation.warm_tasks(smoke)] == ["train", "val", "test"]
     two = ablation.warm_tasks(smoke + [c.replace(data_seed=1) for c in smoke])
     assert len(two) == 6 and {d["data_seed"] for d, _ in two} == {0, 1}
+
+
+def test_the_cpu_regime_with_the_papers_shape_is_one_overrides_parameter_away():
+    """Chapter 06 prints `profiles.TABLE1_CPU_PAPER_SHAPE` as papermill overrides; given so (one
+    text), its cells plan exactly the runs of benchmarks/RESULTS.md's "regime probe 3"."""
+    import shlex
+
+    parameterize = pytest.importorskip("papermill.parameterize")
+    from papermill.iorw import load_notebook_node
+    root = Path(__file__).resolve().parent.parent
+    notebook = parameterize.parameterize_notebook(
+        load_notebook_node(str(root / "chapters" / "06_ablations.ipynb")),
+        {"profile": "cpu", "overrides": " ".join(profiles.TABLE1_CPU_PAPER_SHAPE)})
+    cells = [c for c in notebook.cells if c.cell_type == "code"]
+    start = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
+    namespace: dict = {}
+    for cell in cells[start:start + 3]:              # defaults, papermill's, profiles.get
+        exec(cell.source, namespace)
+    configs = ablation.plan(namespace["config"])
+    assert sorted((c.occlusion_p, c.seed) for c in configs) == [
+        (p, s) for p in (0.0, 0.5) for s in (0, 1, 2)]
+    assert {(c.backbone, c.input_px, c.stride, c.n_train, c.steps, c.cycle_steps, c.dataset)
+            for c in configs} == {("mobilenet_v3_small", 64, 16, 200, 3000, 3000,
+                                   "synthetic_subjects")}
+    assert shlex.split(" ".join(profiles.TABLE1_CPU_PAPER_SHAPE)) == list(
+        profiles.TABLE1_CPU_PAPER_SHAPE)                 # survives the chapter's shlex.quote
