@@ -3,9 +3,10 @@
 The book's repository URL has one home: ``repository.url`` in ``_config.yml`` (`repository_url`).
 Everything that points at the repository is made from it:
 
-- the first code cell of every chapter and of the root page (`install_cell`), which installs posebook where it is missing:
-  from the checkout the notebook runs in (Binder, a clone whose package is not installed), else
-  from the repository (Colab opens the notebook alone); where posebook imports, it does nothing.
+- the first code cell of every chapter and of the root page (`install_cell`), which installs
+  posebook where it is missing: from the checkout the notebook runs in (Binder, a clone whose
+  package is not installed), else from the repository (Colab opens the notebook alone); where
+  posebook imports, it does nothing.
   ``make notebooks`` writes it into every page (`write_install_cells`), a test checks it;
 - the launch buttons of the built book (`book_config`): Binder, Colab and the repository button
   exist only when the URL is set, so a book built without one shows no dead buttons.

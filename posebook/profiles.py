@@ -19,15 +19,21 @@ PROFILE_ENV = "POSEBOOK_PROFILE"
 # Table 1 (chapter 06) on synthetic data runs in the Human3.6M-shaped protocol: five training
 # subjects, two test subjects (`data.subjects`). The `paper` profile runs it on Human3.6M itself.
 TABLE1_SUBJECTS = ("dataset=synthetic_subjects",)
+
+
+def _table1_on_cpu(backbone: str, cycle_steps: int) -> tuple[str, ...]:
+    """The ``ablation_set`` of Table 1 on 2 CPU cores: the subjects protocol on 200 training
+    frames at 64 px, one run per core, no validation, last weights."""
+    return (*TABLE1_SUBJECTS, "n_train=200", f"backbone={backbone}", "stride=16", "input_px=64",
+            "num_workers=0", "n_val=0", "eval_every=0", "snapshots=1", f"cycle_steps={cycle_steps}")
+
+
 # The CPU regime in which Table 1 took the paper's shape on this project's 2-core machine
 # (benchmarks/RESULTS.md, "Table 1 regime probe 3": MobileNetV3-small at 64 px on 200 frames,
 # 3000 updates, p = 0.5 against 0, three seeds each; about 31 minutes): `cpu` overrides,
 # chapter 06's ``overrides`` parameter. Not the default: over chapter 06's 20-minute budget.
-TABLE1_CPU_PAPER_SHAPE = (
-    "ablation_set=" + ",".join((*TABLE1_SUBJECTS, "n_train=200", "backbone=mobilenet_v3_small",
-                                "stride=16", "input_px=64", "num_workers=0", "n_val=0",
-                                "eval_every=0", "snapshots=1", "cycle_steps=3000")),
-    "ablation_steps=3000", "ablation_p=0,0.5")
+TABLE1_CPU_PAPER_SHAPE = ("ablation_set=" + ",".join(_table1_on_cpu("mobilenet_v3_small", 3000)),
+                          "ablation_steps=3000", "ablation_p=0,0.5")
 
 PROFILES: dict[str, RunConfig] = {
     "smoke": RunConfig(
@@ -45,9 +51,7 @@ PROFILES: dict[str, RunConfig] = {
         profile="cpu", steps=1350, cycle_steps=450, snapshots=2, eval_every=225,
         bn_momentum=0.1, num_threads=1, num_workers=1,
         ablation_steps=4000, ablation_p=(0.0, 0.85), ablation_seeds=(0, 1, 2),
-        ablation_set=(*TABLE1_SUBJECTS, "n_train=200", "backbone=tiny", "stride=16",
-                      "input_px=64", "num_workers=0", "n_val=0", "eval_every=0", "snapshots=1",
-                      "cycle_steps=4000"),
+        ablation_set=_table1_on_cpu("tiny", 4000),
     ),
     # H100 / H200 / A100 class. Batch 64 (the batch whose accuracy the book was tuned at): on the
     # H200, batch 128 for the same images seen was 16.9 mm worse at a short schedule (2 seeds,

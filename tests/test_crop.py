@@ -43,7 +43,7 @@ def blob(shape_hw, centre_px, sigma=1.5):
     out = np.zeros(shape_hw, np.float32)
     r = int(np.ceil(8 * sigma))
     x0, y0 = (max(int(c) - r, 0) for c in centre_px)
-    x1, y1 = min(int(centre_px[0]) + r + 1, shape_hw[1]), min(int(centre_px[1]) + r + 1, shape_hw[0])
+    x1, y1 = (min(int(c) + r + 1, side) for c, side in zip(centre_px, shape_hw[::-1]))
     ys, xs = np.mgrid[y0:y1, x0:x1]
     out[y0:y1, x0:x1] = 100 * np.exp(-((xs - centre_px[0])**2 + (ys - centre_px[1])**2)
                                      / (2 * sigma**2))
